@@ -1,0 +1,144 @@
+"""Batch reading: finds image files in the paths given, reads them in parallel workers, and keeps going past bad files."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import pathlib
+import sys
+import time
+from typing import Iterable, Iterator
+
+import cv2
+
+from edge_runtime import constants, files, imageio, overlay, reader as reader_module
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchJob:
+    """What every worker needs to read files on its own.
+
+    Attributes:
+        model_path: The `.tflite` model (None: the packaged default).
+        options: Reading options.
+        classifier_overrides: `input_range`, `polarity`, `output` for models without metadata.
+        overlay_dir: Where annotated copies go, or None.
+        workers: Processes; 1 reads in this process.
+    """
+
+    model_path: str | None = None
+    options: reader_module.ReaderOptions = reader_module.ReaderOptions()
+    classifier_overrides: tuple[tuple[str, object], ...] = ()
+    overlay_dir: str | None = None
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers={self.workers}: must be at least 1")
+
+    def make_reader(self) -> reader_module.DigitReader:
+        return reader_module.DigitReader(self.model_path, self.options, **dict(self.classifier_overrides))
+
+
+def discover(paths: Iterable[str | os.PathLike]) -> tuple[list[str], list[reader_module.ReadResult]]:
+    """Expands files and folders (recursively, image suffixes only) into a sorted list of files.
+
+    Returns:
+        The files to read, and an error result for each path that cannot be read at all
+        (missing, broken symlink, unreadable folder), so a batch reports them and goes on.
+    """
+    found, problems = [], []
+    for raw in paths:
+        path = pathlib.Path(raw)
+        if path.is_symlink() and not path.exists():
+            problems.append(reader_module.error_result(str(path), f"{path}: broken symbolic link (points to "
+                                                                  f"{os.readlink(path)}, which does not exist)"))
+        elif path.is_dir():
+            found.extend(_walk(path, problems))
+        elif path.exists():
+            found.append(str(path))
+        else:
+            problems.append(reader_module.error_result(str(path), f"{path}: no such file or folder"))
+    return found, problems
+
+
+def _walk(folder: pathlib.Path, problems: list) -> list[str]:
+    def on_error(error: OSError) -> None:
+        name = error.filename or folder
+        problems.append(reader_module.error_result(str(name), f"{name}: cannot read folder ({error.strerror})"))
+
+    found = []
+    for root, folders, names in os.walk(folder, onerror=on_error, followlinks=False):
+        folders.sort()
+        for name in sorted(names):
+            path = pathlib.Path(root) / name
+            if path.suffix.lower() not in constants.IMAGE_SUFFIXES:
+                continue
+            if path.is_symlink() and not path.exists():
+                problems.append(reader_module.error_result(str(path), f"{path}: broken symbolic link"))
+            else:
+                found.append(str(path))
+    return found
+
+
+def overlay_path(overlay_dir: str | os.PathLike, source: str) -> pathlib.Path:
+    """Where the annotated copy of `source` goes: its path mirrored under `overlay_dir`."""
+    relative = pathlib.Path(source)
+    parts = [part for part in relative.parts if part not in ("..", ".", relative.anchor)]
+    suffix = ".jpg" if relative.suffix.lower() in (".jpg", ".jpeg") else ".png"
+    mirrored = pathlib.Path(overlay_dir, *parts)
+    return mirrored.with_name(mirrored.stem + ".overlay" + suffix)
+
+
+def write_overlay(path: pathlib.Path, image, result) -> None:
+    """Draws the reading onto `image` and writes it atomically."""
+    ok, encoded = cv2.imencode(path.suffix, overlay.draw_reading(image, result))
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode the overlay")
+    files.write_bytes(path, encoded.tobytes())
+
+
+_worker_state: dict = {}
+
+
+def _init_worker(job: BatchJob) -> None:
+    cv2.setNumThreads(1)  # The workers are the parallelism; nested OpenCV threads only contend.
+    _worker_state["job"], _worker_state["reader"] = job, job.make_reader()
+
+
+def _read_one(path: str) -> reader_module.ReadResult:
+    """Reads one file in a worker; any failure becomes an error result naming the file."""
+    job, reader = _worker_state["job"], _worker_state["reader"]
+    started = time.perf_counter()
+    try:
+        image = imageio.load_image(path)
+        result = reader.classify([reader.find(image)], [path], [image.shape[:2]], started)[0]
+        if job.overlay_dir:
+            write_overlay(overlay_path(job.overlay_dir, path), image, result)
+    except (ValueError, OSError, cv2.error, MemoryError) as error:  # ImageError is a ValueError.
+        message = str(error) if path in str(error) else f"{path}: {error}"
+        return reader_module.error_result(path, message)
+    return _light(result)
+
+
+def _light(result: reader_module.ReadResult) -> reader_module.ReadResult:
+    """Drops the crops and probabilities, which batch output never uses, so results cross processes cheaply."""
+    items = tuple(dataclasses.replace(item, crop=None, probabilities=None) for item in result.items)
+    return dataclasses.replace(result, items=items)
+
+
+def read_files(job: BatchJob, paths: list[str]) -> Iterator[reader_module.ReadResult]:
+    """Reads files in input order, in `job.workers` processes.
+
+    Yields:
+        One result per path, errors included.
+    """
+    if job.workers == 1 or len(paths) < 2:
+        _init_worker(job)
+        yield from map(_read_one, paths)
+        return
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    chunk = max(1, min(64, len(paths) // (job.workers * 8)))
+    with context.Pool(job.workers, initializer=_init_worker, initargs=(job,)) as pool:
+        yield from pool.imap(_read_one, paths, chunksize=chunk)

@@ -1,0 +1,1010 @@
+"""Live reading from webcams, Pi cameras, video files and streams, with a Matplotlib view or JSON lines."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import sys
+import time
+import urllib.parse
+from typing import NamedTuple, TextIO
+
+import cv2
+import numpy as np
+
+from edge_runtime import constants, files, overlay
+from edge_runtime import reader as reader_module
+
+PICAMERA = "picamera"
+RECORD_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
+"""Video suffixes `--record` writes, and the FourCC each is written with."""
+
+PICAMERA_HELP = ("'--camera picamera' needs the picamera2 library, which cannot be pip-installed: on Raspberry Pi "
+                 "OS run `sudo apt install python3-picamera2`, and make the virtual environment with "
+                 "`python3 -m venv --system-site-packages .venv` so that it sees the system's picamera2")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+NO_DIGIT_WEIGHT = 1.0
+"""Vote of a frame where nothing was found: as sure as a certain reading, so a removed sheet clears the number."""
+
+FPS_WINDOW = 30
+"""Frames the FPS is measured over; a moving window keeps the figure current and the memory flat."""
+
+MAX_TALLIED_READINGS = 100
+"""Distinct readings counted for the summary; more are counted as "other", so memory stays flat."""
+
+_LIVE_READ_RETRIES = 5
+"""A live camera that misses this many frames in a row has stopped (one dropped frame is not the end)."""
+
+_DEFAULT_RECORD_FPS = 30.0
+_PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # Overlays are written per frame: speed over size.
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraOptions:
+    """How a live run behaves; `digit-infer --camera` fills it from its options.
+
+    Attributes:
+        source: "0".."9" (camera index), "picamera", a video file path, or a URL OpenCV opens.
+        headless: No window; JSON lines go to `output` or stdout.
+        roi: Read only a centred box this fraction of the frame's width and height.
+        every: Process every Nth frame.
+        smooth: Vote over the last K processed frames.
+        max_frames: Stop after this many frames.
+        duration: Stop after this many seconds.
+        record: Write the annotated video here.
+        overlay_dir: Save each processed frame's overlay here.
+        output: JSON-lines file (headless); default stdout.
+        resolution: Width and height asked of a camera (index or picamera); None keeps the camera's own.
+    """
+
+    source: str = "0"
+    headless: bool = False
+    roi: float | None = None
+    every: int = 1
+    smooth: int = 5
+    max_frames: int | None = None
+    duration: float | None = None
+    record: str | None = None
+    overlay_dir: str | None = None
+    output: str | None = None
+    resolution: tuple[int, int] | None = (640, 480)
+
+    def validate(self) -> None:
+        """Checks every field, so that a bad value fails before the camera opens.
+
+        Raises:
+            ValueError: A value out of range or a `record` suffix other than .mp4 or .avi.
+        """
+        if self.roi is not None and not 0.0 < self.roi <= 1.0:
+            raise ValueError(f"roi={self.roi}: must be a fraction of the frame in (0, 1], e.g. 0.5")
+        for name in ("every", "smooth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be at least 1")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames={self.max_frames}: must be at least 1")
+        if self.duration is not None and not self.duration > 0:
+            raise ValueError(f"duration={self.duration}: must be more than 0 seconds")
+        if self.record is not None and pathlib.Path(self.record).suffix.lower() not in RECORD_CODECS:
+            raise ValueError(f"record={self.record!r}: the video must end in one of {', '.join(RECORD_CODECS)}")
+        if self.resolution is not None and (len(self.resolution) != 2 or min(self.resolution) < 1):
+            raise ValueError(f"resolution={self.resolution!r}: give (width, height) in pixels, e.g. (640, 480)")
+
+
+# --- Frame sources ------------------------------------------------------------------------------------------
+
+
+class SourceError(OSError):
+    """A camera, file or stream that cannot be opened or gives no frame; the message lists what was tried."""
+
+
+class FrameSource:
+    """Where frames come from: `read()` gives the next BGR uint8 frame, or None when frames stop.
+
+    Attributes:
+        description: What the source is, for messages ("camera 0 (V4L2)").
+        live: A camera or stream (frames keep coming and may drop), rather than a file played back.
+        fps: The nominal frame rate, or None when the source does not say.
+    """
+
+    description = "source"
+    live = True
+    fps: float | None = None
+
+    def read(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def skip(self) -> bool:
+        """Moves past one frame without decoding it where the source allows; False when frames stop."""
+        return self.read() is not None
+
+    def close(self) -> None:
+        """Releases the device or file; safe to call twice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class OpenCVSource(FrameSource):
+    """A camera index, video file or URL read through OpenCV's VideoCapture."""
+
+    def __init__(self, capture: cv2.VideoCapture, description: str, live: bool, first_frame: np.ndarray):
+        self.capture = capture
+        self.description = description
+        self.live = live
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if 1.0 <= fps <= 240.0 else None
+        self._pending = first_frame  # Read while opening, to prove the source really gives frames.
+
+    def read(self) -> np.ndarray | None:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        for attempt in range(_LIVE_READ_RETRIES if self.live else 1):
+            ok, frame = self.capture.read()
+            if ok and frame is not None:
+                return _as_bgr(frame)
+            if self.live:
+                time.sleep(0.02 * (attempt + 1))
+        return None
+
+    def skip(self) -> bool:
+        if self._pending is not None:
+            self._pending = None
+            return True
+        return bool(self.capture.grab())  # grab() without retrieve() skips the decoding.
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class PiCameraSource(FrameSource):
+    """The Raspberry Pi Camera Module through picamera2 (libcamera)."""
+
+    description = "Pi camera (picamera2)"
+    live = True
+
+    def __init__(self, camera):
+        self.camera = camera
+        self._closed = False
+
+    def read(self) -> np.ndarray | None:
+        try:
+            return _as_bgr(self.camera.capture_array("main"))
+        except RuntimeError:  # libcamera reports a camera that went away as a RuntimeError.
+            return None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(RuntimeError):
+                self.camera.stop()
+            self.camera.close()
+
+
+def open_source(source: str, resolution: tuple[int, int] | None = (640, 480)) -> FrameSource:
+    """Opens a camera index ("0"), "picamera", a video file or a URL.
+
+    Args:
+        source: What `--camera` was given.
+        resolution: Width and height asked of a camera; files and streams keep their own.
+
+    Raises:
+        FileNotFoundError: Not an index, "picamera" or URL, and no such file.
+        ImportError: "picamera" without picamera2 installed; the message says how to install it.
+        SourceError: It exists but cannot be opened, or gives no frame; the message lists what was tried.
+    """
+    text = str(source).strip()
+    if text.isdigit():
+        return _open_camera_index(int(text), resolution)
+    if text.lower() == PICAMERA:
+        return _open_picamera(resolution)
+    if "://" in text:
+        return _open_capture(text, f"stream {_redact(text)}", live=True,
+                             backends=(("FFMPEG", cv2.CAP_FFMPEG), ("GStreamer", cv2.CAP_GSTREAMER),
+                                       ("any backend", cv2.CAP_ANY)))
+    return _open_file(text)
+
+
+def _open_camera_index(index: int, resolution) -> FrameSource:
+    tried = []
+    for name, backend in (("V4L2", cv2.CAP_V4L2), ("any backend", cv2.CAP_ANY)):
+        capture = _quiet_capture(index, backend)
+        if not capture.isOpened():
+            tried.append(f"{name}: could not open it")
+            continue
+        if resolution is not None:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, resolution[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, resolution[1])
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # Read the newest frame, not one queued while we were busy.
+        frame = _first_frame(capture, attempts=_LIVE_READ_RETRIES)
+        if frame is not None:
+            return OpenCVSource(capture, f"camera {index} ({capture.getBackendName()})", True, frame)
+        capture.release()
+        tried.append(f"{name}: opened, but it gave no frame (is another program using it?)")
+    devices = sorted(str(path) for path in pathlib.Path("/dev").glob("video*"))
+    raise SourceError(f"camera {index} is missing or busy; tried {'; '.join(tried)}. "
+                      f"Video devices here: {', '.join(devices) or 'none'}. Give another index, a video file, "
+                      f"a URL, or '{PICAMERA}' for the Raspberry Pi camera module")
+
+
+def _open_file(text: str) -> FrameSource:
+    path = pathlib.Path(text)
+    if not path.exists():
+        raise FileNotFoundError(f"--camera {text!r}: tried it as a camera index (not a number), as "
+                                f"'{PICAMERA}', as a URL (no '://') and as a video file (no such file)")
+    if path.is_dir():
+        raise SourceError(f"--camera {text!r} is a folder; give a video file (to read a folder of images, "
+                          f"pass it without --camera)")
+    return _open_capture(text, f"video file {text}", live=False,
+                         backends=(("FFMPEG", cv2.CAP_FFMPEG), ("any backend", cv2.CAP_ANY)))
+
+
+def _open_capture(target: str, description: str, live: bool, backends) -> FrameSource:
+    tried = []
+    for name, backend in backends:
+        capture = _quiet_capture(target, backend)
+        if not capture.isOpened():
+            tried.append(f"{name}: could not open it")
+            continue
+        frame = _first_frame(capture, attempts=_LIVE_READ_RETRIES if live else 1)
+        if frame is not None:
+            return OpenCVSource(capture, description, live, frame)
+        capture.release()
+        tried.append(f"{name}: opened, but it gave no frame")
+    raise SourceError(f"{description} cannot be read as video; tried {'; '.join(tried)}")
+
+
+def _open_picamera(resolution) -> FrameSource:
+    try:
+        from picamera2 import Picamera2  # Only on a Pi, from apt; never a dependency.
+    except ImportError as error:
+        raise ImportError(PICAMERA_HELP) from error
+    try:
+        camera = Picamera2()
+    except (IndexError, RuntimeError, OSError, ValueError) as error:
+        raise SourceError(f"Pi camera: picamera2 found no usable camera ({error}). Check the ribbon cable, "
+                          "that `rpicam-hello --list-cameras` lists it, and that no other program is using it") from error
+    try:
+        size = tuple(resolution) if resolution is not None else camera.sensor_resolution
+        # "RGB888" is stored B, G, R in memory: exactly what OpenCV expects, so no conversion per frame.
+        camera.configure(camera.create_video_configuration(main={"size": size, "format": "RGB888"}))
+        camera.start()
+    except (RuntimeError, OSError, ValueError) as error:
+        camera.close()
+        raise SourceError(f"Pi camera: could not start it ({error}); is another program using it?") from error
+    return PiCameraSource(camera)
+
+
+def _quiet_capture(target, backend) -> cv2.VideoCapture:
+    """A VideoCapture opened without OpenCV's warnings: the error message says what was tried instead."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(target, backend)
+    except cv2.error:
+        return cv2.VideoCapture()
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def _first_frame(capture: cv2.VideoCapture, attempts: int) -> np.ndarray | None:
+    for attempt in range(attempts):
+        ok, frame = capture.read()
+        if ok and frame is not None:
+            return _as_bgr(frame)
+        time.sleep(0.05 * attempt)  # Cameras often need a moment after opening.
+    return None
+
+
+def _as_bgr(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, which must not end up in logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+# --- Reading: per-frame processing and temporal smoothing -------------------------------------------------------
+
+
+class Reading(NamedTuple):
+    """What the smoother settled on after one processed frame.
+
+    Attributes:
+        digits: The voted number ("" when nothing is found).
+        confidence: Mean confidence of the frames in the window that agree with the vote.
+        status: The status of the newest frame that agrees.
+        result: The newest `ReadResult` that agrees, in frame coordinates: the boxes drawn.
+        raw: This frame's own `ReadResult`, in frame coordinates.
+    """
+
+    digits: str
+    confidence: float
+    status: str
+    result: reader_module.ReadResult
+    raw: reader_module.ReadResult
+
+
+class Smoother:
+    """A vote over the last `window` readings, weighted by confidence, so the number does not flicker."""
+
+    def __init__(self, window: int = 5):
+        """Args: window: Readings voted over; 1 passes each reading through."""
+        if window < 1:
+            raise ValueError(f"window={window}: must be at least 1")
+        self.window = window
+        self._results: collections.deque = collections.deque(maxlen=window)
+
+    def update(self, result: reader_module.ReadResult) -> Reading:
+        """Adds a frame's reading and returns the vote."""
+        self._results.append(result)
+        weights: dict[str, float] = {}
+        newest: dict[str, int] = {}
+        for position, past in enumerate(self._results):
+            weights[past.digits] = weights.get(past.digits, 0.0) + _weight(past)
+            newest[past.digits] = position
+        # Ties go to the newest reading, so that the view follows a sheet that has changed.
+        winner = max(weights, key=lambda digits: (weights[digits], newest[digits]))
+        agreeing = [past for past in self._results if past.digits == winner]
+        confidence = sum(past.confidence for past in agreeing) / len(agreeing)
+        shown = self._results[newest[winner]]
+        return Reading(winner, confidence, shown.status, shown, result)
+
+    def reset(self) -> None:
+        self._results.clear()
+
+
+def _weight(result: reader_module.ReadResult) -> float:
+    if result.status == constants.STATUS_ERROR:
+        return 0.0
+    return result.confidence if result.items else NO_DIGIT_WEIGHT
+
+
+class FrameProcessor:
+    """The per-frame step: crop to the ROI, read, map boxes back to the frame, smooth, draw the overlay."""
+
+    def __init__(self, reader, roi: float | None = None, smooth: int = 1, source: str = "camera"):
+        """Args:
+            reader: A `DigitReader`.
+            roi: Read only a centred box this fraction of the frame's width and height; None reads it all.
+            smooth: Readings voted over.
+            source: The name results carry.
+        """
+        if roi is not None and not 0.0 < roi <= 1.0:
+            raise ValueError(f"roi={roi}: must be a fraction of the frame in (0, 1], e.g. 0.5")
+        self.reader = reader
+        self.roi = roi
+        self.source = source
+        self.smoother = Smoother(smooth)
+        self._roi_for_shape: tuple[tuple[int, int], tuple[int, int, int, int] | None] = ((0, 0), None)
+
+    def roi_box(self, shape) -> tuple[int, int, int, int] | None:
+        """The ROI's x, y, width, height in a frame of this shape, or None without an ROI."""
+        if self.roi is None:
+            return None
+        height, width = shape[:2]
+        if self._roi_for_shape[0] != (height, width):
+            box_width, box_height = max(1, round(width * self.roi)), max(1, round(height * self.roi))
+            box = ((width - box_width) // 2, (height - box_height) // 2, box_width, box_height)
+            self._roi_for_shape = ((height, width), box)
+        return self._roi_for_shape[1]
+
+    def read(self, frame: np.ndarray) -> reader_module.ReadResult:
+        """This frame's reading, boxes in frame coordinates; a frame that cannot be read gives status "error"."""
+        started = time.perf_counter()
+        box = self.roi_box(frame.shape)
+        region = frame if box is None else frame[box[1]:box[1] + box[3], box[0]:box[0] + box[2]]  # A view, no copy.
+        try:
+            crops = self.reader.find(region)
+            result = self.reader.classify([crops], [self.source], [frame.shape[:2]], started)[0]
+        except (ValueError, cv2.error) as error:
+            return reader_module.error_result(self.source, str(error))
+        if box is None or not result.items or box[:2] == (0, 0):
+            return result
+        offset_x, offset_y = box[:2]
+        items = tuple(dataclasses.replace(item, box=(item.box[0] + offset_x, item.box[1] + offset_y, *item.box[2:]))
+                      for item in result.items)
+        return dataclasses.replace(result, items=items)
+
+    def process(self, frame: np.ndarray, caption: str | None = None) -> tuple[Reading, np.ndarray]:
+        """Reads a frame, updates the vote and draws the overlay (a new BGR image; the frame is untouched)."""
+        reading = self.smoother.update(self.read(frame))
+        return reading, self.draw(frame, reading, caption)
+
+    def draw(self, frame: np.ndarray, reading: Reading | None, caption: str | None = None) -> np.ndarray:
+        """The overlay of `reading` on `frame`; frames between processed ones reuse the last reading."""
+        result = reading.result if reading is not None else _NOTHING_YET
+        return overlay.draw_reading(frame, result, roi=self.roi_box(frame.shape), caption=caption)
+
+
+_NOTHING_YET = reader_module.ReadResult("", constants.STATUS_NO_DIGIT)
+
+
+class RateMeter:
+    """Frames per second over a moving window of the last frames."""
+
+    def __init__(self, window: int = FPS_WINDOW):
+        self._times: collections.deque = collections.deque(maxlen=max(2, window))
+
+    def tick(self, now: float | None = None) -> None:
+        self._times.append(time.perf_counter() if now is None else now)
+
+    @property
+    def rate(self) -> float:
+        if len(self._times) < 2 or self._times[-1] <= self._times[0]:
+            return 0.0
+        return (len(self._times) - 1) / (self._times[-1] - self._times[0])
+
+    def reset(self) -> None:
+        self._times.clear()
+
+
+class ReadingTally:
+    """How many processed frames gave each reading, for the summary; bounded so memory stays flat."""
+
+    def __init__(self, limit: int = MAX_TALLIED_READINGS):
+        self.limit = limit
+        self.counts: collections.Counter = collections.Counter()
+
+    def add(self, digits: str) -> None:
+        key = digits or "none"
+        if key in self.counts or len(self.counts) < self.limit:
+            self.counts[key] += 1
+        else:
+            self.counts["other"] += 1
+
+    def describe(self, shown: int = 5) -> str:
+        common = self.counts.most_common(shown)
+        text = ", ".join(f"{digits} ({count})" for digits, count in common)
+        return text + (", ..." if len(self.counts) > shown else "") if text else "none"
+
+
+# --- Outputs -----------------------------------------------------------------------------------------------------
+
+
+class JsonLinesWriter:
+    """One JSON object per processed frame, flushed at once so that a pipe or `tail -f` sees it live."""
+
+    def __init__(self, path: str | os.PathLike | None):
+        """Args: path: The file to write (created with its folder, replaced if present); None is stdout."""
+        self.path = path
+        if path is None:
+            self.stream: TextIO = sys.stdout
+        else:
+            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # A stream cannot be written atomically: lines appear as frames are read, and close() flushes.
+            self.stream = open(path, "w", encoding="utf-8", newline="\n")
+        self.closed = False
+
+    def write(self, record: dict) -> bool:
+        """Writes one line; False when the reader has gone (a closed pipe), so the run can stop."""
+        if self.closed:
+            return False
+        try:
+            self.stream.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            self._detach_stdout()
+            self.closed = True
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._detach_stdout()
+        if self.path is not None:
+            self.stream.close()
+
+    def _detach_stdout(self) -> None:
+        """Points stdout at /dev/null so that Python's own flush at exit does not fail on the broken pipe."""
+        if self.path is None:
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class OverlayWriter:
+    """Each processed frame's overlay as frame_000123.png in a folder, each file written atomically."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = pathlib.Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, index: int, image: np.ndarray) -> pathlib.Path:
+        path = self.folder / f"frame_{index:06d}.png"
+        write_png(path, image)
+        return path
+
+
+class VideoRecorder:
+    """The annotated frames as a video: MP4 (mp4v) or AVI (MJPG), renamed into place when closed."""
+
+    def __init__(self, path: str | os.PathLike, fps: float | None):
+        suffix = pathlib.Path(path).suffix.lower()
+        if suffix not in RECORD_CODECS:
+            raise ValueError(f"record={os.fspath(path)!r}: the video must end in one of {', '.join(RECORD_CODECS)}")
+        self.path = pathlib.Path(path)
+        self.fps = fps or _DEFAULT_RECORD_FPS
+        self.codec = RECORD_CODECS[suffix]
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._atomic = files.atomic_path(self.path)  # A crash leaves no half-written video under the real name.
+        self._temporary = self._atomic.__enter__()
+
+    def write(self, image: np.ndarray) -> None:
+        if self._writer is None:
+            self._writer = self._open(image.shape)
+        self._writer.write(image)
+        self.frames += 1
+
+    def _open(self, shape) -> cv2.VideoWriter:
+        height, width = shape[:2]
+        writer = cv2.VideoWriter(str(self._temporary), cv2.VideoWriter_fourcc(*self.codec), self.fps, (width, height))
+        if not writer.isOpened():
+            raise OSError(f"--record {self.path}: OpenCV cannot write {self.codec} video here "
+                          f"(backends: {', '.join(_writer_backends()) or 'none'}); try {_other_suffix(self.path)}")
+        return writer
+
+    def close(self) -> None:
+        """Finishes the file; with no frame written, no file is made (and an older one is kept)."""
+        if self._atomic is None:
+            return
+        if self._writer is not None:
+            self._writer.release()
+        atomic, self._atomic = self._atomic, None
+        if self.frames:
+            atomic.__exit__(None, None, None)
+        else:
+            # Leaving the context with an exception is how atomic_path is told to discard the temporary file.
+            discard = RuntimeError("no frame was recorded")
+            atomic.__exit__(type(discard), discard, None)
+
+
+def _writer_backends() -> list[str]:
+    return [cv2.videoio_registry.getBackendName(backend) for backend in cv2.videoio_registry.getWriterBackends()]
+
+
+def _other_suffix(path: pathlib.Path) -> str:
+    return ".avi" if path.suffix.lower() == ".mp4" else ".mp4"
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Writes a BGR or gray image as PNG, atomically."""
+    ok, encoded = cv2.imencode(".png", image, _PNG_FAST)
+    if not ok:
+        raise OSError(f"{path}: OpenCV could not encode the image as PNG")
+    files.write_bytes(path, encoded.tobytes())
+
+
+def reading_record(index: int, elapsed: float, reading: Reading, fps: float) -> dict:
+    """The JSON line for one processed frame."""
+    raw = reading.raw
+    record = {"frame": index, "time": round(elapsed, 3),
+              "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+              "digits": reading.digits, "confidence": round(reading.confidence, 4), "status": reading.status,
+              "raw_digits": raw.digits, "raw_confidence": round(raw.confidence, 4),
+              "boxes": [list(box) for box in raw.boxes], "fps": round(fps, 2)}
+    if raw.error:
+        record["error"] = raw.error
+    return record
+
+
+# --- Live view (Matplotlib) --------------------------------------------------------------------------------------
+
+
+def is_interactive_backend() -> bool:
+    """Whether Matplotlib's backend can open a window (Agg, used by tests and servers, cannot)."""
+    import matplotlib
+
+    backend = matplotlib.get_backend().lower()
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry
+
+        non_interactive = backend_registry.list_builtin(BackendFilter.NON_INTERACTIVE)
+    except ImportError:  # Matplotlib before 3.9.
+        from matplotlib import rcsetup
+
+        non_interactive = [name.lower() for name in rcsetup.non_interactive_bk]
+    return backend not in non_interactive and "inline" not in backend
+
+
+class LiveView:
+    """A Matplotlib window: the overlay, the number read and the FPS, redrawn by blitting.
+
+    Only the image and three text artists change per frame. They are "animated" (left out of full draws);
+    each frame restores a saved background, draws those four artists and blits, instead of redrawing the
+    whole figure. Keys: q quits, s asks for a snapshot, space pauses. Under a non-interactive backend
+    (Agg) it opens no window and the same code runs, so tests can drive it and count `frames_shown`.
+    """
+
+    KEYS = {"q": "quit", "s": "snapshot", " ": "pause"}
+    _BANNER_PIXELS = 56  # Strip above the image for the number and the FPS.
+
+    def __init__(self, title: str = "digitkit", blit: bool = True):
+        """Args: title: Window title. blit: Blit only the changed artists (False redraws the figure, for comparison)."""
+        from matplotlib import pyplot  # Matplotlib loads only when a window is wanted: `digit-infer one.png` stays fast.
+
+        self._pyplot = pyplot
+        self.title = title
+        self.blit = blit
+        self.interactive = is_interactive_backend()
+        self.frames_shown = 0
+        self.quit_requested = False
+        self.quit_reason = ""
+        self.paused = False
+        self.snapshot_requested = False
+        self.figure = None
+        self.image_artist = None
+        self._background = None
+        self._rgb: np.ndarray | None = None
+        self._saved_keymaps: dict = {}
+
+    def update(self, image: np.ndarray, reading: Reading | None, fps: float) -> None:
+        """Shows a BGR overlay and the reading; the window is made, sized to the frame, on the first call."""
+        if self.figure is None:
+            self._create(image.shape)
+        self._rgb = _bgr_to_rgb(image, self._rgb)
+        self.image_artist.set_data(self._rgb)
+        self._set_texts(reading, fps)
+        self._render()
+        self.frames_shown += 1
+
+    def poll(self) -> None:
+        """Lets the GUI handle pending events (keys, resizes, closing)."""
+        if self.interactive and self.figure is not None:
+            self.figure.canvas.flush_events()
+
+    def wait(self, seconds: float) -> None:
+        """Waits while still handling events: for pausing and for playing a file at its own speed."""
+        if seconds <= 0:
+            return
+        if self.interactive and self.figure is not None:
+            self.figure.canvas.start_event_loop(seconds)
+        else:
+            time.sleep(seconds)
+
+    def take_snapshot_request(self) -> bool:
+        requested, self.snapshot_requested = self.snapshot_requested, False
+        return requested
+
+    def press(self, key: str) -> None:
+        """Acts on a key, as the key handler does (tests call it directly)."""
+        action = self.KEYS.get(key)
+        if action == "quit":
+            self.quit_requested, self.quit_reason = True, "q pressed"
+        elif action == "snapshot":
+            self.snapshot_requested = True
+        elif action == "pause":
+            self.paused = not self.paused
+            if self.figure is not None and self.frames_shown:
+                self.status_text.set_text(self._status_line(self._last_fps))
+                self._render()
+
+    def close(self) -> None:
+        if self.figure is not None:
+            self._pyplot.close(self.figure)
+            self.figure = None
+        self._restore_keymaps()
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """What the text artists show now: number, detail and status."""
+        if self.figure is None:
+            return {"number": "", "detail": "", "status": ""}
+        return {"number": self.number_text.get_text(), "detail": self.detail_text.get_text(),
+                "status": self.status_text.get_text()}
+
+    def _create(self, shape) -> None:
+        height, width = shape[:2]
+        self._take_over_keymaps()
+        dpi = 100
+        total = height + self._BANNER_PIXELS
+        # Sized so the frame shows at one screen pixel per frame pixel: no costly resampling per frame.
+        self.figure = self._pyplot.figure(self.title, figsize=(width / dpi, total / dpi), dpi=dpi)
+        axes = self.figure.add_axes((0, 0, 1, height / total))
+        axes.set_axis_off()
+        animated = self.blit
+        self.image_artist = axes.imshow(np.zeros((height, width, 3), np.uint8), interpolation="nearest",
+                                        animated=animated)
+        top = 1 - 0.5 * self._BANNER_PIXELS / total
+        self.number_text = self.figure.text(0.015, top, "", fontsize=22, fontweight="bold", va="center",
+                                            animated=animated)
+        self.detail_text = self.figure.text(0.30, top, "", fontsize=11, va="center", animated=animated)
+        self.status_text = self.figure.text(0.985, top, "", fontsize=11, va="center", ha="right", animated=animated)
+        self._last_fps = 0.0
+        canvas = self.figure.canvas
+        canvas.mpl_connect("key_press_event", lambda event: self.press(event.key))
+        canvas.mpl_connect("close_event", self._on_close)
+        canvas.mpl_connect("draw_event", self._on_draw)
+        if self.interactive:
+            self._pyplot.show(block=False)
+        canvas.draw()  # Through draw_event, this saves the background the animated artists go on.
+        canvas.flush_events()
+
+    def _set_texts(self, reading: Reading | None, fps: float) -> None:
+        self._last_fps = fps
+        if reading is None:
+            self.number_text.set_text("…")
+            self.detail_text.set_text("reading")
+        else:
+            self.number_text.set_text(reading.digits or "–")
+            self.detail_text.set_text(f"{reading.confidence:.0%}  {reading.status}" if reading.digits
+                                      else reading.status)
+        self.status_text.set_text(self._status_line(fps))
+
+    def _status_line(self, fps: float) -> str:
+        return ("paused  " if self.paused else "") + f"{fps:5.1f} FPS   q quit · s snapshot · space pause"
+
+    def _render(self) -> None:
+        canvas = self.figure.canvas
+        if not self.blit:
+            canvas.draw()
+        else:
+            if self._background is None:
+                canvas.draw()
+            canvas.restore_region(self._background)
+            self._draw_animated()
+            canvas.blit(self.figure.bbox)
+        if self.interactive:
+            canvas.flush_events()
+
+    def _draw_animated(self) -> None:
+        for artist in (self.image_artist, self.number_text, self.detail_text, self.status_text):
+            self.figure.draw_artist(artist)
+
+    def _on_draw(self, event) -> None:
+        """After any full draw (the first, or a resize), saves the new background and puts the artists back."""
+        if not self.blit or self.figure is None:
+            return
+        canvas = self.figure.canvas
+        self._background = canvas.copy_from_bbox(self.figure.bbox)
+        self._draw_animated()
+
+    def _on_close(self, event) -> None:
+        self.quit_requested = True
+        self.quit_reason = self.quit_reason or "window closed"
+
+    def _take_over_keymaps(self) -> None:
+        """Frees q, s and space from Matplotlib's own bindings (q closes, s opens a save dialog) while shown."""
+        import matplotlib
+
+        for name in ("keymap.quit", "keymap.save", "keymap.pan", "keymap.zoom"):
+            current = list(matplotlib.rcParams[name])
+            self._saved_keymaps[name] = current
+            matplotlib.rcParams[name] = [key for key in current if key not in self.KEYS]
+
+    def _restore_keymaps(self) -> None:
+        import matplotlib
+
+        for name, keys in self._saved_keymaps.items():
+            matplotlib.rcParams[name] = keys
+        self._saved_keymaps = {}
+
+
+def _bgr_to_rgb(image: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
+    """RGB for Matplotlib, converted into the same buffer every frame."""
+    if buffer is None or buffer.shape != image.shape:
+        buffer = np.empty_like(image)
+    cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=buffer)
+    return buffer
+
+
+# --- The run loop ---------------------------------------------------------------------------------------------
+
+
+class _Pacer:
+    """Plays a video file at its own frame rate in the window (a camera paces itself; headless runs flat out)."""
+
+    def __init__(self, fps: float | None):
+        self.interval = 1.0 / fps if fps else 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        self._origin, self._frames = time.perf_counter(), 0
+
+    def delay(self) -> float:
+        self._frames += 1
+        return self._origin + self._frames * self.interval - time.perf_counter()
+
+
+class _Session:
+    """One live run: the source, processor, outputs and view, and the counts for the summary."""
+
+    def __init__(self, reader, options: CameraOptions, source: FrameSource, stack: contextlib.ExitStack):
+        self.options = options
+        self.source = source
+        self.processor = FrameProcessor(reader, options.roi, options.smooth, source=source.description)
+        self.meter = RateMeter()
+        self.tally = ReadingTally()
+        self.frames_read = 0
+        self.frames_processed = 0
+        self.reading: Reading | None = None
+        self.frame: np.ndarray | None = None
+        self.overlay_image: np.ndarray | None = None
+        self.started = time.perf_counter()
+        self.json = None
+        if options.headless or options.output is not None:
+            self.json = JsonLinesWriter(options.output)
+            stack.callback(self.json.close)
+        self.overlays = OverlayWriter(options.overlay_dir) if options.overlay_dir else None
+        self.recorder = None
+        if options.record:
+            self.recorder = VideoRecorder(options.record, source.fps)
+            stack.callback(self.recorder.close)
+        self.view = None
+        if not options.headless:
+            self.view = LiveView(f"digitkit: {source.description}")
+            stack.callback(self.view.close)
+            if not self.view.interactive:
+                _warn("Matplotlib's backend cannot open a window here (no display?); running without one. "
+                      "Use --headless for JSON lines")
+        paced = self.view is not None and self.view.interactive and not source.live
+        self.pacer = _Pacer(source.fps) if paced else None
+        # Skipped frames need decoding only when something shows or records every frame.
+        self.decode_every_frame = self.view is not None or self.recorder is not None
+
+    def loop(self) -> str:
+        """Reads frames until something ends the run; returns why it ended."""
+        while True:
+            stop = self._limit_reached() or self._view_events()
+            if stop:
+                return stop
+            if self.view is not None and self.view.paused:
+                self.view.wait(0.05)
+                continue
+            process = self.frames_read % self.options.every == 0
+            if not process and not self.decode_every_frame:
+                if not self.source.skip():
+                    return self._end_reason()
+                self._count_frame()
+                continue
+            frame = self.source.read()
+            if frame is None:
+                return self._end_reason()
+            index = self._count_frame()
+            if not self._handle(index, frame, process):
+                return "the output was closed"
+
+    def _count_frame(self) -> int:
+        self.frames_read += 1
+        self.meter.tick()
+        return self.frames_read - 1
+
+    def _handle(self, index: int, frame: np.ndarray, process: bool) -> bool:
+        fps = self.meter.rate
+        caption = f"{fps:.1f} FPS"
+        if process:
+            self.reading, overlay_image = self.processor.process(frame, caption)
+            self.frames_processed += 1
+            self.tally.add(self.reading.digits)
+            if self.overlays is not None:
+                self.overlays.write(index, overlay_image)
+            if self.json is not None and not self.json.write(
+                    reading_record(index, time.perf_counter() - self.started, self.reading, fps)):
+                return False
+        else:
+            overlay_image = self.processor.draw(frame, self.reading, caption)
+        if self.recorder is not None:
+            self.recorder.write(overlay_image)
+        if self.view is not None:
+            self.frame, self.overlay_image = frame, overlay_image  # Kept for a snapshot; replaced next frame.
+            self.view.update(overlay_image, self.reading, fps)
+            if self.pacer is not None:
+                self.view.wait(self.pacer.delay())
+        return True
+
+    def _limit_reached(self) -> str:
+        if self.options.max_frames is not None and self.frames_read >= self.options.max_frames:
+            return f"--max-frames {self.options.max_frames} reached"
+        if self.options.duration is not None and time.perf_counter() - self.started >= self.options.duration:
+            return f"--duration {self.options.duration:g} s reached"
+        return ""
+
+    def _view_events(self) -> str:
+        if self.view is None:
+            return ""
+        self.view.poll()
+        if self.view.take_snapshot_request() and self.frame is not None:
+            self.snapshot()
+        if self.view.quit_requested:
+            return self.view.quit_reason
+        if self.pacer is not None and self.view.paused:
+            self.pacer.reset()  # After a pause, play on from here rather than rushing to catch up.
+        return ""
+
+    def _end_reason(self) -> str:
+        return "the camera stopped giving frames" if self.source.live else "the video ended"
+
+    def snapshot(self) -> pathlib.Path:
+        """Saves the current frame, its overlay and its reading (JSON) in the overlay folder or here."""
+        folder = pathlib.Path(self.options.overlay_dir or ".")
+        stem = f"snapshot_{time.strftime('%Y%m%d-%H%M%S')}_{self.frames_read - 1:06d}"
+        write_png(folder / f"{stem}.png", self.frame)
+        write_png(folder / f"{stem}_overlay.png", self.overlay_image)
+        record = {"source": self.source.description}
+        if self.reading is not None:
+            record.update(reading_record(self.frames_read - 1, time.perf_counter() - self.started, self.reading,
+                                         self.meter.rate))
+            record["reading"] = self.reading.raw.to_record()
+        files.write_json(folder / f"{stem}.json", record)
+        _warn(f"snapshot saved: {folder / stem}.png, _overlay.png, .json")
+        return folder / f"{stem}.png"
+
+    def summary(self, reason: str) -> str:
+        seconds = time.perf_counter() - self.started
+        rate = self.frames_read / seconds if seconds > 0 else 0.0
+        text = (f"{self.source.description}: {reason}; {self.frames_read} frames read, {self.frames_processed} "
+                f"processed in {seconds:.2f} s ({rate:.1f} FPS); readings: {self.tally.describe()}")
+        if self.recorder is not None and self.recorder.frames:
+            text += f"; recorded {self.recorder.frames} frames to {self.recorder.path}"
+        if self.json is not None and self.options.output is not None:
+            text += f"; JSON lines in {self.options.output}"
+        return text
+
+
+def run(reader, options: CameraOptions) -> int:
+    """Runs the live loop until the source ends, a limit is reached, `q`, or Ctrl-C; returns the exit code.
+
+    Exit codes: 0 when frames stop or a limit or `q` ends the run; 1 when the source cannot be opened or
+    gives no frame, or an output cannot be written; 2 for invalid options; 130 on Ctrl-C. Every output is
+    flushed and closed, and a summary goes to stderr, however the run ends.
+    """
+    try:
+        options.validate()
+    except ValueError as error:
+        _warn(f"error: {error}")
+        return EXIT_USAGE
+    session, reason, code = None, "", EXIT_OK
+    try:
+        with contextlib.ExitStack() as stack:
+            source = stack.enter_context(open_source(options.source, options.resolution))
+            session = _Session(reader, options, source, stack)
+            try:
+                reason = session.loop()
+            except KeyboardInterrupt:
+                reason, code = "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+            except (OSError, ValueError) as error:
+                reason, code = f"stopped: {error}", EXIT_FAILED
+    except KeyboardInterrupt:
+        reason, code = "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+    except (OSError, ImportError, ValueError) as error:  # Opening the source or an output failed.
+        _warn(f"error: {error}")
+        return EXIT_FAILED if session is None else _finish(session, f"stopped: {error}", EXIT_FAILED)
+    if session is None:
+        _warn(f"{reason} while opening {options.source}")
+        return code
+    return _finish(session, reason, code)
+
+
+def _finish(session: _Session, reason: str, code: int) -> int:
+    _warn(session.summary(reason))
+    return code
+
+
+def _warn(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr itself may be gone (a closed SSH session).
+        print(message, file=sys.stderr, flush=True)
