@@ -6,10 +6,13 @@ import collections
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import pathlib
+import signal
 import sys
+import threading
 import time
 import urllib.parse
 from typing import NamedTuple, TextIO
@@ -152,19 +155,25 @@ class OpenCVSource(FrameSource):
         if self._pending is not None:
             frame, self._pending = self._pending, None
             return frame
-        for attempt in range(_LIVE_READ_RETRIES if self.live else 1):
-            ok, frame = self.capture.read()
-            if ok and frame is not None:
-                return _as_bgr(frame)
-            if self.live:
-                time.sleep(0.02 * (attempt + 1))
-        return None
+        return self._next(decode=True)
 
     def skip(self) -> bool:
         if self._pending is not None:
             self._pending = None
             return True
-        return bool(self.capture.grab())  # grab() without retrieve() skips the decoding.
+        return self._next(decode=False) is not None
+
+    def _next(self, decode: bool):
+        for attempt in range(_LIVE_READ_RETRIES if self.live else 1):
+            if decode:
+                ok, frame = self.capture.read()
+            else:
+                ok, frame = self.capture.grab(), True  # grab() without retrieve() skips the decoding.
+            if ok and frame is not None:
+                return _as_bgr(frame) if decode else frame
+            if self.live:
+                time.sleep(0.02 * (attempt + 1))
+        return None
 
     def close(self) -> None:
         self.capture.release()
@@ -275,8 +284,8 @@ def _open_picamera(resolution) -> FrameSource:
     try:
         camera = Picamera2()
     except (IndexError, RuntimeError, OSError, ValueError) as error:
-        raise SourceError(f"Pi camera: picamera2 found no usable camera ({error}). Check the ribbon cable, "
-                          "that `rpicam-hello --list-cameras` lists it, and that no other program is using it") from error
+        raise SourceError(f"Pi camera: picamera2 found no usable camera ({error}). Check the ribbon cable, that "
+                          "`rpicam-hello --list-cameras` lists it, and that no other program is using it") from error
     try:
         size = tuple(resolution) if resolution is not None else camera.sensor_resolution
         # "RGB888" is stored B, G, R in memory: exactly what OpenCV expects, so no conversion per frame.
@@ -310,7 +319,10 @@ def _first_frame(capture: cv2.VideoCapture, attempts: int) -> np.ndarray | None:
 
 
 def _as_bgr(frame: np.ndarray) -> np.ndarray:
-    if frame.ndim == 3 and frame.shape[2] == 4:
+    """Three-channel BGR from what cameras give: BGR, BGRA (picamera2's XBGR) or gray."""
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 4:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     return frame
 
@@ -349,7 +361,11 @@ class Smoother:
     """A vote over the last `window` readings, weighted by confidence, so the number does not flicker."""
 
     def __init__(self, window: int = 5):
-        """Args: window: Readings voted over; 1 passes each reading through."""
+        """Starts with an empty window.
+
+        Args:
+            window: Readings voted over; 1 passes each reading through.
+        """
         if window < 1:
             raise ValueError(f"window={window}: must be at least 1")
         self.window = window
@@ -384,7 +400,9 @@ class FrameProcessor:
     """The per-frame step: crop to the ROI, read, map boxes back to the frame, smooth, draw the overlay."""
 
     def __init__(self, reader, roi: float | None = None, smooth: int = 1, source: str = "camera"):
-        """Args:
+        """Prepares the step for one stream of frames.
+
+        Args:
             reader: A `DigitReader`.
             roi: Read only a centred box this fraction of the frame's width and height; None reads it all.
             smooth: Readings voted over.
@@ -486,7 +504,11 @@ class JsonLinesWriter:
     """One JSON object per processed frame, flushed at once so that a pipe or `tail -f` sees it live."""
 
     def __init__(self, path: str | os.PathLike | None):
-        """Args: path: The file to write (created with its folder, replaced if present); None is stdout."""
+        """Opens the stream.
+
+        Args:
+            path: The file to write (created with its folder, replaced if present); None is stdout.
+        """
         self.path = path
         if path is None:
             self.stream: TextIO = sys.stdout
@@ -501,7 +523,7 @@ class JsonLinesWriter:
         if self.closed:
             return False
         try:
-            self.stream.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+            self.stream.write(json.dumps(record) + "\n")
             self.stream.flush()
         except BrokenPipeError:
             self._detach_stdout()
@@ -543,23 +565,51 @@ class OverlayWriter:
 class VideoRecorder:
     """The annotated frames as a video: MP4 (mp4v) or AVI (MJPG), renamed into place when closed."""
 
-    def __init__(self, path: str | os.PathLike, fps: float | None):
+    def __init__(self, path: str | os.PathLike, fps: float | None, realtime: bool = False):
+        """Checks the suffix; the file opens with the first frame, when its size is known.
+
+        Args:
+            path: The video to write.
+            fps: Its frame rate (the source's); None means 30.
+            realtime: Frames come from a camera as fast as they are processed: each is written as many
+                times as keeps the video in step with the clock, so that it plays at the speed it was seen.
+
+        Raises:
+            ValueError: A suffix other than .mp4 or .avi.
+        """
         suffix = pathlib.Path(path).suffix.lower()
         if suffix not in RECORD_CODECS:
             raise ValueError(f"record={os.fspath(path)!r}: the video must end in one of {', '.join(RECORD_CODECS)}")
         self.path = pathlib.Path(path)
         self.fps = fps or _DEFAULT_RECORD_FPS
         self.codec = RECORD_CODECS[suffix]
+        self.realtime = realtime
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] = (0, 0)
+        self._clock_start = 0.0
         self._atomic = files.atomic_path(self.path)  # A crash leaves no half-written video under the real name.
         self._temporary = self._atomic.__enter__()
 
     def write(self, image: np.ndarray) -> None:
         if self._writer is None:
             self._writer = self._open(image.shape)
-        self._writer.write(image)
-        self.frames += 1
+            self._size, self._clock_start = (image.shape[1], image.shape[0]), time.perf_counter()
+        if (image.shape[1], image.shape[0]) != self._size:  # The writer silently drops frames of another size.
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        for _ in range(self._copies_due()):
+            self._writer.write(image)
+            self.frames += 1
+
+    def resync(self) -> None:
+        """Restarts the clock (after a pause), so that the pause is not written as a frozen picture."""
+        self._clock_start = time.perf_counter() - self.frames / self.fps
+
+    def _copies_due(self) -> int:
+        if not self.realtime or not self.frames:
+            return 1
+        due = int((time.perf_counter() - self._clock_start) * self.fps) + 1
+        return min(max(0, due - self.frames), int(self.fps))  # At most a second's worth after a stall.
 
     def _open(self, shape) -> cv2.VideoWriter:
         height, width = shape[:2]
@@ -645,8 +695,13 @@ class LiveView:
     _BANNER_PIXELS = 56  # Strip above the image for the number and the FPS.
 
     def __init__(self, title: str = "digitkit", blit: bool = True):
-        """Args: title: Window title. blit: Blit only the changed artists (False redraws the figure, for comparison)."""
-        from matplotlib import pyplot  # Matplotlib loads only when a window is wanted: `digit-infer one.png` stays fast.
+        """Prepares the view; the window itself opens with the first frame, when its size is known.
+
+        Args:
+            title: Window title.
+            blit: Blit only the changed artists; False redraws the whole figure (for comparison).
+        """
+        from matplotlib import pyplot  # Loaded only for a window: `digit-infer one.png` stays fast.
 
         self._pyplot = pyplot
         self.title = title
@@ -660,29 +715,32 @@ class LiveView:
         self.figure = None
         self.image_artist = None
         self._background = None
-        self._rgb: np.ndarray | None = None
+        self._rgba: np.ndarray | None = None
         self._saved_keymaps: dict = {}
+        self._closed = False
 
     def update(self, image: np.ndarray, reading: Reading | None, fps: float) -> None:
         """Shows a BGR overlay and the reading; the window is made, sized to the frame, on the first call."""
+        if self._closed:
+            return
         if self.figure is None:
             self._create(image.shape)
-        self._rgb = _bgr_to_rgb(image, self._rgb)
-        self.image_artist.set_data(self._rgb)
+        self._rgba = _bgr_to_rgba(image, self._rgba)
+        self.image_artist.set_data(self._rgba)
         self._set_texts(reading, fps)
         self._render()
         self.frames_shown += 1
 
     def poll(self) -> None:
         """Lets the GUI handle pending events (keys, resizes, closing)."""
-        if self.interactive and self.figure is not None:
+        if self._window_open():
             self.figure.canvas.flush_events()
 
     def wait(self, seconds: float) -> None:
         """Waits while still handling events: for pausing and for playing a file at its own speed."""
         if seconds <= 0:
             return
-        if self.interactive and self.figure is not None:
+        if self._window_open():
             self.figure.canvas.start_event_loop(seconds)
         else:
             time.sleep(seconds)
@@ -705,9 +763,10 @@ class LiveView:
                 self._render()
 
     def close(self) -> None:
-        if self.figure is not None:
+        """Closes the window (unless its user already did) and gives Matplotlib its keys back."""
+        if self.figure is not None and not self._closed:
             self._pyplot.close(self.figure)
-            self.figure = None
+        self.figure = None
         self._restore_keymaps()
 
     @property
@@ -724,17 +783,25 @@ class LiveView:
         dpi = 100
         total = height + self._BANNER_PIXELS
         # Sized so the frame shows at one screen pixel per frame pixel: no costly resampling per frame.
-        self.figure = self._pyplot.figure(self.title, figsize=(width / dpi, total / dpi), dpi=dpi)
+        self.figure = self._pyplot.figure(figsize=(width / dpi, total / dpi), dpi=dpi)
+        if self.figure.canvas.manager is not None:
+            self.figure.canvas.manager.set_window_title(self.title)
         axes = self.figure.add_axes((0, 0, 1, height / total))
         axes.set_axis_off()
         animated = self.blit
-        self.image_artist = axes.imshow(np.zeros((height, width, 3), np.uint8), interpolation="nearest",
-                                        animated=animated)
+        self.image_artist = _frame_image_class()(axes, interpolation="nearest", animated=animated,
+                                                 extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        self.image_artist.set_data(np.zeros((height, width, 4), np.uint8))
+        axes.add_image(self.image_artist)
+        axes.set(xlim=(-0.5, width - 0.5), ylim=(height - 0.5, -0.5), aspect="equal")
         top = 1 - 0.5 * self._BANNER_PIXELS / total
         self.number_text = self.figure.text(0.015, top, "", fontsize=22, fontweight="bold", va="center",
                                             animated=animated)
         self.detail_text = self.figure.text(0.30, top, "", fontsize=11, va="center", animated=animated)
-        self.status_text = self.figure.text(0.985, top, "", fontsize=11, va="center", ha="right", animated=animated)
+        self.status_text = self.figure.text(0.985, top + 0.25 * self._BANNER_PIXELS / total, "", fontsize=11,
+                                            va="center", ha="right", animated=animated)
+        self.figure.text(0.985, top - 0.25 * self._BANNER_PIXELS / total, "q quit · s snapshot · space pause",
+                         fontsize=9, va="center", ha="right", color="0.4")  # Static: part of the background.
         self._last_fps = 0.0
         canvas = self.figure.canvas
         canvas.mpl_connect("key_press_event", lambda event: self.press(event.key))
@@ -757,7 +824,7 @@ class LiveView:
         self.status_text.set_text(self._status_line(fps))
 
     def _status_line(self, fps: float) -> str:
-        return ("paused  " if self.paused else "") + f"{fps:5.1f} FPS   q quit · s snapshot · space pause"
+        return ("paused  " if self.paused else "") + f"{fps:.1f} FPS"
 
     def _render(self) -> None:
         canvas = self.figure.canvas
@@ -769,7 +836,7 @@ class LiveView:
             canvas.restore_region(self._background)
             self._draw_animated()
             canvas.blit(self.figure.bbox)
-        if self.interactive:
+        if self._window_open():
             canvas.flush_events()
 
     def _draw_animated(self) -> None:
@@ -785,17 +852,22 @@ class LiveView:
         self._draw_animated()
 
     def _on_close(self, event) -> None:
+        self._closed = True  # The GUI has destroyed the window: no more drawing or event handling in it.
         self.quit_requested = True
         self.quit_reason = self.quit_reason or "window closed"
+
+    def _window_open(self) -> bool:
+        return self.interactive and self.figure is not None and not self._closed
 
     def _take_over_keymaps(self) -> None:
         """Frees q, s and space from Matplotlib's own bindings (q closes, s opens a save dialog) while shown."""
         import matplotlib
 
-        for name in ("keymap.quit", "keymap.save", "keymap.pan", "keymap.zoom"):
+        for name in [name for name in matplotlib.rcParams if name.startswith("keymap.")]:
             current = list(matplotlib.rcParams[name])
-            self._saved_keymaps[name] = current
-            matplotlib.rcParams[name] = [key for key in current if key not in self.KEYS]
+            if any(key in self.KEYS for key in current):
+                self._saved_keymaps[name] = current
+                matplotlib.rcParams[name] = [key for key in current if key not in self.KEYS]
 
     def _restore_keymaps(self) -> None:
         import matplotlib
@@ -805,12 +877,49 @@ class LiveView:
         self._saved_keymaps = {}
 
 
-def _bgr_to_rgb(image: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
-    """RGB for Matplotlib, converted into the same buffer every frame."""
-    if buffer is None or buffer.shape != image.shape:
-        buffer = np.empty_like(image)
-    cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=buffer)
+def _bgr_to_rgba(image: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
+    """Opaque RGBA for Matplotlib, converted into the same buffer every frame."""
+    shape = image.shape[:2] + (4,)
+    if buffer is None or buffer.shape != shape:
+        buffer = np.empty(shape, np.uint8)
+    cv2.cvtColor(image, cv2.COLOR_BGR2RGBA, dst=buffer)
     return buffer
+
+
+@functools.lru_cache(maxsize=1)
+def _frame_image_class():
+    """`FrameImage`, made on first use so that Matplotlib is imported only for a window."""
+    from matplotlib.image import AxesImage
+    from matplotlib.transforms import IdentityTransform
+
+    class FrameImage(AxesImage):
+        """An AxesImage for opaque uint8 video frames, scaled by OpenCV instead of Matplotlib.
+
+        Matplotlib resamples every image in float32 with premultiplied alpha: about 10 ms for a 640x480
+        frame, more than the whole reading. An opaque frame shown whole and axis-aligned needs none of
+        that, so it is resized (usually not at all, as the window is sized to the frame) and handed to
+        the renderer as is. Anything else (zoomed, panned, other data) takes Matplotlib's own path.
+        """
+
+        def make_image(self, renderer, magnification=1.0, unsampled=False):
+            frame = np.ma.getdata(self._A)
+            if unsampled or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 4:
+                return super().make_image(renderer, magnification, unsampled)
+            box, clip = self.get_window_extent(), self.axes.bbox
+            left, right = sorted((box.x0, box.x1))
+            bottom, top = sorted((box.y0, box.y1))
+            if left < clip.x0 - 1 or bottom < clip.y0 - 1 or right > clip.x1 + 1 or top > clip.y1 + 1:
+                return super().make_image(renderer, magnification, unsampled)
+            width, height = round((right - left) * magnification), round((top - bottom) * magnification)
+            if width < 1 or height < 1:
+                return None, 0, 0, None
+            if (height, width) != frame.shape[:2]:
+                shrinking = width < frame.shape[1]
+                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking
+                                   else cv2.INTER_LINEAR)
+            return cv2.flip(frame, 0), left, bottom, IdentityTransform()  # Agg draws row 0 at the bottom.
+
+    return FrameImage
 
 
 # --- The run loop ---------------------------------------------------------------------------------------------
@@ -821,9 +930,9 @@ class _Pacer:
 
     def __init__(self, fps: float | None):
         self.interval = 1.0 / fps if fps else 0.0
-        self.reset()
+        self.resync()
 
-    def reset(self) -> None:
+    def resync(self) -> None:
         self._origin, self._frames = time.perf_counter(), 0
 
     def delay(self) -> float:
@@ -853,7 +962,7 @@ class _Session:
         self.overlays = OverlayWriter(options.overlay_dir) if options.overlay_dir else None
         self.recorder = None
         if options.record:
-            self.recorder = VideoRecorder(options.record, source.fps)
+            self.recorder = VideoRecorder(options.record, source.fps, realtime=source.live)
             stack.callback(self.recorder.close)
         self.view = None
         if not options.headless:
@@ -874,7 +983,7 @@ class _Session:
             if stop:
                 return stop
             if self.view is not None and self.view.paused:
-                self.view.wait(0.05)
+                self._pause()
                 continue
             process = self.frames_read % self.options.every == 0
             if not process and not self.decode_every_frame:
@@ -930,11 +1039,15 @@ class _Session:
         self.view.poll()
         if self.view.take_snapshot_request() and self.frame is not None:
             self.snapshot()
-        if self.view.quit_requested:
-            return self.view.quit_reason
-        if self.pacer is not None and self.view.paused:
-            self.pacer.reset()  # After a pause, play on from here rather than rushing to catch up.
-        return ""
+        return self.view.quit_reason if self.view.quit_requested else ""
+
+    def _pause(self) -> None:
+        self.view.wait(0.05)
+        # After a pause, measure and play on from here rather than averaging over it or rushing to catch up.
+        self.meter.reset()
+        for clock in (self.pacer, self.recorder):
+            if clock is not None:
+                clock.resync()
 
     def _end_reason(self) -> str:
         return "the camera stopped giving frames" if self.source.live else "the video ended"
@@ -969,40 +1082,76 @@ class _Session:
 def run(reader, options: CameraOptions) -> int:
     """Runs the live loop until the source ends, a limit is reached, `q`, or Ctrl-C; returns the exit code.
 
-    Exit codes: 0 when frames stop or a limit or `q` ends the run; 1 when the source cannot be opened or
-    gives no frame, or an output cannot be written; 2 for invalid options; 130 on Ctrl-C. Every output is
-    flushed and closed, and a summary goes to stderr, however the run ends.
+    Every output is flushed and closed, and a summary goes to stderr, however the run ends. SIGTERM and
+    SIGHUP (a service stopped, an SSH session dropped) end it as cleanly as Ctrl-C.
+
+    Args:
+        reader: A `DigitReader`.
+        options: What to read from and where the readings go.
+
+    Returns:
+        0 when frames stop or a limit or `q` ends the run; 1 when the source cannot be opened or gives no
+        frame, or an output cannot be written; 2 for invalid options; 130 on Ctrl-C (128 + N on signal N).
     """
     try:
         options.validate()
     except ValueError as error:
         _warn(f"error: {error}")
         return EXIT_USAGE
-    session, reason, code = None, "", EXIT_OK
+    with _stop_on_signals():
+        return _run_session(reader, options)
+
+
+def _run_session(reader, options: CameraOptions) -> int:
+    session = None
     try:
-        with contextlib.ExitStack() as stack:
+        with contextlib.ExitStack() as stack:  # Closes the source and every output, whatever is raised.
             source = stack.enter_context(open_source(options.source, options.resolution))
             session = _Session(reader, options, source, stack)
-            try:
-                reason = session.loop()
-            except KeyboardInterrupt:
-                reason, code = "interrupted (Ctrl-C)", EXIT_INTERRUPTED
-            except (OSError, ValueError) as error:
-                reason, code = f"stopped: {error}", EXIT_FAILED
+            reason, code = session.loop(), EXIT_OK
     except KeyboardInterrupt:
         reason, code = "interrupted (Ctrl-C)", EXIT_INTERRUPTED
-    except (OSError, ImportError, ValueError) as error:  # Opening the source or an output failed.
-        _warn(f"error: {error}")
-        return EXIT_FAILED if session is None else _finish(session, f"stopped: {error}", EXIT_FAILED)
+    except _Stopped as stop:
+        reason, code = f"stopped by {stop}", 128 + stop.signal_number
+    except (OSError, ImportError, ValueError) as error:
+        reason, code = f"stopped: {error}", EXIT_FAILED
+        if session is None:  # The source (or an output) could not be opened: the message is the story.
+            reason = f"error: {error}"
     if session is None:
-        _warn(f"{reason} while opening {options.source}")
+        _warn(reason if code == EXIT_FAILED else f"{reason} while opening {options.source}")
         return code
-    return _finish(session, reason, code)
-
-
-def _finish(session: _Session, reason: str, code: int) -> int:
     _warn(session.summary(reason))
     return code
+
+
+class _Stopped(Exception):
+    """A signal asking the process to end, raised where the loop is, so that outputs are closed as for Ctrl-C."""
+
+    def __init__(self, signal_number: int):
+        self.signal_number = signal_number
+        super().__init__(signal.Signals(signal_number).name)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turns SIGTERM and SIGHUP into `_Stopped` for the run, unless they are ignored (nohup) or not ours to set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signal_number, frame):
+        raise _Stopped(signal_number)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) not in (signal.SIG_IGN, None):
+            previous[number] = signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _warn(message: str) -> None:

@@ -40,7 +40,8 @@ def _parse_range(ctx, param, value):
 @click.option("--model", type=click.Path(dir_okay=False), help="A .tflite model (default: the int8 model "
               "shipped with digitkit).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False), help="Write results here (atomically) instead of stdout.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write results here instead of stdout (atomically; "
+              "with --camera, JSON lines streamed as frames are read).")
 @click.option("--save-overlays", type=click.Path(file_okay=False), help="Write annotated copies into this folder.")
 @click.option("--show", is_flag=True, help="Open a Matplotlib window per image: boxes, crops and probabilities.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
@@ -57,7 +58,8 @@ def _parse_range(ctx, param, value):
 @click.option("--model-output", type=click.Choice(("auto", "softmax", "logits")),
               help="For models without metadata: what the output holds (default auto).")
 @click.option("--camera", "camera_source", is_flag=False, flag_value="0", default=None, metavar="[SOURCE]",
-              help="Read live frames: a camera index (default 0), a video file, a URL, or 'picamera'.")
+              help="Read live frames: a camera index (default 0), a video file, a URL, or 'picamera' (needs "
+              "`sudo apt install python3-picamera2` and a venv made with --system-site-packages).")
 @click.option("--headless", is_flag=True, help="Camera without a window: JSON lines to stdout or --output.")
 @click.option("--roi", type=click.FloatRange(0.05, 1.0), help="Camera: read only a centred box this fraction "
               "of the frame (e.g. 0.5).")

@@ -17,6 +17,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_GRAY_TYPES = (0, 4)  # IHDR colour types "gray" and "gray + alpha"
 _JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE_MARKERS = frozenset(range(0xD0, 0xDA)) | {0x01}
+_REDUCTION_TOLERANCE = 0.95  # a reduced JPEG may be this much smaller than the working side
 _EXIF_ORIENTATION_TAG = 0x0112
 _TIFF_WIDTH_TAG = 256
 _TIFF_HEIGHT_TAG = 257
@@ -77,7 +78,7 @@ def load_image(path: str | os.PathLike, *, work_side: int | None = constants.WOR
     Args:
         path: The image file.
         work_side: Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their longer side stays at
-            least this; None decodes every pixel.
+            least about this (95% of it); None decodes every pixel.
 
     Returns:
         A uint8 array, HxW for gray images and HxWx3 (BGR) for colour ones, upright per EXIF.
@@ -129,7 +130,7 @@ def decode_image(
         data: The whole file.
         name: The file name, used in error messages.
         work_side: Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their longer side stays at
-            least this; None decodes every pixel.
+            least about this (95% of it); None decodes every pixel.
 
     Returns:
         A uint8 array, HxW for gray images and HxWx3 (BGR) for colour ones.
@@ -378,11 +379,12 @@ def _decode_jpeg(data: bytes, header: _Header, name: str, work_side: int | None)
 
 
 def _reduction_factor(header: _Header, work_side: int | None) -> int:
+    """The largest of 8, 4, 2 leaving the longer side at least about `work_side` (a 4032-pixel photo: 4)."""
     if work_side is None or header.height is None:
         return 1
     longer_side = max(header.width, header.height)
     for factor in (8, 4, 2):
-        if longer_side >= factor * work_side:
+        if longer_side >= factor * _REDUCTION_TOLERANCE * work_side:
             return factor
     return 1
 

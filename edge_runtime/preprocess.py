@@ -22,16 +22,45 @@ _TILE_CLEAN_BORDER = 16  # a darker border mean is MNIST's black plus a few ink 
 _TILE_FULL_INK = 192  # tiles whose brightest ink is dimmer than this are stretched to full ink
 _MNIST_SHIFT_TOLERANCE = 1.0  # pixels the centre of mass may be off before a tile is re-centred
 _SMALL_SIDE = 64  # the background is estimated on a copy whose longer side is 64..127 pixels
+_CHALK_BLUR = 1.0  # sigma in working pixels
+_CHALK_FULL_CONTRAST = 128  # gray levels above the board that count as full-contrast chalk
+_LIGHT_SURFACE = 100  # median gray level: paper photographs above it, chalkboards well below
 _BACKGROUND_KERNEL_FRACTION = 0.2  # of the shorter side: ink strokes narrower than this are removed
+_PAPER_PERCENTILE = 0.9  # of the background: the brightness of well-lit paper
+_SHADOW_DEPTH = 0.35  # paper in shadow is at least this bright relative to lit paper
+_NOISE_SPREAD = 4  # threshold above the paper's median ink, in (upper quartile - median) steps
+_NOISE_MARGIN = 8
+_MAX_PAPER_INK = 64  # a paper whose median pixel has more ink contrast than this is a texture
+_OTSU_SHARE = 0.6  # of Otsu's threshold, which sits halfway into strong ink, to keep soft edges
+_OTSU_CAP = 64  # ink levels: above this, Otsu's threshold says more about tables than about ink
+_MIN_INK_OVER_NOISE = 1.3  # a digit's mean ink must exceed the noise floor by this factor
+_MIN_INK_OVER_THRESHOLD = 1.1  # ... and the threshold by this one
+_MAX_STROKE_FRACTION = 0.035  # of the shorter side: thicker regions do not count as strokes
+_MIN_AREA = 6  # pixels at working resolution: smaller components are specks
 _RULE_MIN_FRACTION = (0.3, 0.6)  # of the width, height: shorter straight runs are never rules
 _RULE_STROKE_FACTOR = (15, 30)  # horizontal, vertical rules are also this many stroke widths long
-_RULE_BRIDGE_KERNEL = np.ones((5, 5), np.uint8)  # joins dashes and the steps of lines tilted up to ~2.5 degrees
-_RULE_GAP = 4  # pixels: erasing a rule leaves gaps this much wider than the rule in strokes across it
+_POOL_KERNEL = np.ones((2, 2), np.uint8)
+_RULE_BRIDGE_ALONG = 3  # half-resolution pixels: gaps this long between the dashes of a faint rule are bridged
+_RULE_BRIDGE_ACROSS = 3  # half-resolution pixels: thickening a rule this much lets it tilt by ~2.5 degrees
+_THICK_MARGIN_KERNEL = np.ones((_RULE_BRIDGE_ACROSS, _RULE_BRIDGE_ACROSS), np.uint8)
+_RULE_MAX_THICKNESS = 2.5  # stroke widths: thicker straight runs are not rules
+_SPLIT_ASPECT = 1.25  # width / height: wider components may be digits written touching
+_SPLIT_LINE_WIDTH = 1.6  # ... and so may components this much wider than the line's typical digit
+_SPLIT_MIN_PART = 0.25  # of the height: the narrowest part a cut may leave
+_SPLIT_MIN_HEIGHT = 0.6  # of the height: the shortest part a cut may leave
+_SPLIT_MAX_CROSSING = 1.5  # stroke widths of ink in the column where touching digits are cut: one stroke
+_EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
+_EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
+_EDGE_SOLID_SIDE = 0.6  # ink fraction of the band beside a candidate above which that side is a table
+_MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see `_is_line`)
+_RULE_GAP = 2 * _RULE_BRIDGE_ACROSS  # pixels: an erased rule leaves gaps this much wider than itself
 _MIN_DIGIT_HEIGHT = 7  # pixels at working resolution
 _MIN_LINE_HEIGHT_FRACTION = 0.4  # of the tallest digit in its line; shorter ones are dots and specks
 _MAX_ASPECT = 3.0  # width / height: wider candidates are lines or dashes (touching digits stay <= 3)
-_BLOB_FILL = 0.8  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
+_BLOB_FILL = 0.75  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
+_BLOB_MAX_ELONGATION = 2.5  # a solid patch longer than this times its width may be a 1
 _TIGHT_CROP_MAX_FILL = 0.6  # strokes fill less of their box than shadows and objects do
+_TIGHT_CROP_MAX_CONTACT = 0.2  # of its longer side: a digit touches the frame with stroke ends only
 _MAX_CANDIDATES = 96  # components kept (largest first) before merging, to bound the time
 _CROP_FROM_SOURCE_HEIGHT = 24  # digits shorter than this at working resolution are cut from the input
 _STROKE_THIN = 1.3  # strokes thinner than this in the 20-pixel box (MNIST: ~2.1) are thickened
@@ -287,7 +316,8 @@ class _Candidate:
     width: int
     height: int
     labels: list[int]
-    mass: float = 0.0
+    area: int  # ink pixels
+    mass: float = 0.0  # ink contrast summed over the ink pixels
 
     @property
     def right(self) -> int:
@@ -302,7 +332,7 @@ class _Candidate:
         self.x, self.y = min(self.x, other.x), min(self.y, other.y)
         self.width, self.height = right - self.x, bottom - self.y
         self.labels += other.labels
-        self.mass += other.mass
+        self.area += other.area
 
 
 @dataclasses.dataclass
@@ -315,10 +345,13 @@ class _Page:
     background: np.ndarray  # working resolution estimate of the paper (or board) brightness
     dark_on_light: bool
     threshold: int = 0
+    noise_floor: int = 0
     stroke_width: float = 2.0
     labels: np.ndarray | None = None
     raw_mask: np.ndarray | None = None  # the thresholded ink before rules were erased
     rules_erased: bool = False
+    surface_floor: int = 0  # backgrounds darker than this are not paper (dark-on-light only)
+    gray: np.ndarray | None = None  # working resolution gray, before normalising the light
 
 
 def _segment(image: np.ndarray, options: PreprocessOptions) -> list[DigitCrop]:
@@ -328,8 +361,11 @@ def _segment(image: np.ndarray, options: PreprocessOptions) -> list[DigitCrop]:
     if mask is None:
         return []
     candidates = _candidates(page, mask)
+    candidates = _on_the_page(candidates, page)
     candidates = _merge_pieces(candidates, page.stroke_width)
     candidates = _plausible_digits(candidates, page)
+    if not options.single and candidates:
+        candidates = _plausible_digits(_split_touching(candidates, page), page)
     if not candidates:
         return []
     candidates = _most_prominent(candidates, page, options)
@@ -345,18 +381,41 @@ def _prepare_page(image: np.ndarray, options: PreprocessOptions) -> _Page:
     work, scale = _halve_until(image, options.work_side)
     gray = _channel_minimum(work) if work.ndim == 3 else work
     dark_on_light, small_background = _polarity_and_background(gray, options.polarity)
-    if dark_on_light:
-        background = _upsample_background(small_background, gray.shape)
-        # Relative contrast: shadows dim ink and paper alike, so the ratio is steady.
-        ink = cv2.bitwise_not(cv2.divide(gray, background, scale=255))
-    else:
-        if work.ndim == 3:  # chalk can be coloured: luma sees yellow chalk that min-channel loses
-            gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY)
-            _, small_background = _polarity_and_background(gray, constants.INK_LIGHT_ON_DARK)
-        background = _upsample_background(small_background, gray.shape)
-        headroom = cv2.bitwise_not(background)
-        ink = cv2.divide(cv2.subtract(gray, background), cv2.max(headroom, 1), scale=255)
-    return _Page(source=image, scale=scale, ink=ink, background=background, dark_on_light=dark_on_light)
+    if not dark_on_light and work.ndim == 3:
+        # Chalk can be coloured: luma sees the yellow chalk that the darkest channel loses.
+        gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY)
+        _, small_background = _polarity_and_background(gray, constants.INK_LIGHT_ON_DARK)
+    background = _upsample_background(small_background, gray.shape)
+    page = _Page(source=image, scale=scale, ink=gray, background=background, dark_on_light=dark_on_light, gray=gray)
+    page.surface_floor = _surface_floor(small_background, dark_on_light)
+    page.ink = _relative_ink(gray, background, page)
+    if not dark_on_light:
+        # Chalk leaves grainy strokes that would threshold into dust; a light blur makes them solid.
+        page.ink = cv2.GaussianBlur(page.ink, (0, 0), _CHALK_BLUR)
+    return page
+
+
+def _surface_floor(small_background: np.ndarray, dark_on_light: bool) -> int:
+    """Darkest background still taken for lit or shadowed paper rather than a table or a frame."""
+    if not dark_on_light:
+        return 0
+    cumulative = np.cumsum(cv2.calcHist([small_background], [0], None, [256], [0, 256]).ravel())
+    paper = int(np.searchsorted(cumulative, _PAPER_PERCENTILE * cumulative[-1]))
+    return max(1, int(_SHADOW_DEPTH * paper))
+
+
+def _relative_ink(gray: np.ndarray, background: np.ndarray, page: _Page) -> np.ndarray:
+    """Ink contrast 0..255 relative to the local paper (or board), so that shadows do not matter.
+
+    Dividing by the background would make every grain of a dark table strong ink: the divisor
+    never drops below the darkest brightness still taken for paper.
+    """
+    if page.dark_on_light:
+        divisor = cv2.max(background, page.surface_floor)
+        return cv2.divide(cv2.subtract(background, gray), divisor, scale=255)
+    # Chalk never gets near white: full contrast is a fixed step above the board.
+    headroom = cv2.min(cv2.max(cv2.bitwise_not(background), 1), _CHALK_FULL_CONTRAST)
+    return cv2.divide(cv2.subtract(gray, background), headroom, scale=255)
 
 
 def _halve_until(image: np.ndarray, work_side: int) -> tuple[np.ndarray, int]:
@@ -385,7 +444,7 @@ def _polarity_and_background(gray: np.ndarray, polarity: str) -> tuple[bool, np.
     small, _ = _halve_until(gray, _SMALL_SIDE)
     side = max(3, int(_BACKGROUND_KERNEL_FRACTION * min(small.shape)) | 1)
     if polarity == constants.INK_AUTO:
-        dark_on_light = _ink_is_dark(small, side)
+        dark_on_light = _ink_is_dark(small)
     else:
         dark_on_light = polarity == constants.INK_DARK_ON_LIGHT
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
@@ -393,16 +452,30 @@ def _polarity_and_background(gray: np.ndarray, polarity: str) -> tuple[bool, np.
     return dark_on_light, cv2.morphologyEx(small, operation, kernel)
 
 
-def _ink_is_dark(small: np.ndarray, side: int) -> bool:
-    """Ink is the minority that a median removes: darker than the median for pen on paper.
+def _ink_is_dark(small: np.ndarray) -> bool:
+    """Paper is bright and boards are dark; when the frame and its centre disagree, shape decides.
 
-    A median is used rather than a closing and an opening because a dense row of dark digits
-    survives an opening as a dark band, which would count as light ink.
+    They disagree for a sheet of paper on a dark table (bright centre, dark frame) and for a
+    close-up of chalk strokes (the same). What the centre shows is the writing surface if it is a
+    solid region, which survives an erosion by a quarter of the image, and ink strokes otherwise.
     """
-    median = cv2.medianBlur(small, side)
-    darker = cv2.sumElems(cv2.subtract(median, small))[0]
-    lighter = cv2.sumElems(cv2.subtract(small, median))[0]
-    return darker >= lighter
+    height, width = small.shape
+    centre = small[height // 4 : height - height // 4, width // 4 : width - width // 4]
+    frame_is_light = _median(small) >= _LIGHT_SURFACE
+    centre_is_light = _median(centre) >= _LIGHT_SURFACE
+    if frame_is_light == centre_is_light:
+        return frame_is_light
+    mode = cv2.THRESH_BINARY if centre_is_light else cv2.THRESH_BINARY_INV
+    centre_phase = cv2.threshold(small, 0, 255, mode | cv2.THRESH_OTSU)[1]
+    side = max(3, min(height, width) // 4)
+    solid = cv2.erode(centre_phase, np.ones((side, side), np.uint8))
+    centre_is_surface = cv2.countNonZero(solid[height // 4 : height - height // 4, width // 4 : width - width // 4]) > 0
+    return centre_is_light == centre_is_surface
+
+
+def _median(image: np.ndarray) -> int:
+    cumulative = np.cumsum(cv2.calcHist([image], [0], None, [256], [0, 256]).ravel())
+    return int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
 
 
 def _upsample_background(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -411,31 +484,60 @@ def _upsample_background(small: np.ndarray, shape: tuple[int, int]) -> np.ndarra
 
 
 def _ink_mask(page: _Page, options: PreprocessOptions) -> np.ndarray | None:
-    """Thresholds the ink map above the paper's own texture, then erases long ruled lines."""
-    threshold = _ink_threshold(page.ink, options.min_contrast)
-    if threshold is None:
+    """Thresholds the ink map above the paper's own texture, then erases long ruled lines.
+
+    Thick regions and rules are found on a copy of the mask at half resolution (each pixel the
+    maximum of four), where long morphological kernels cost an eighth as much.
+    """
+    surface = None
+    if page.surface_floor > 1:
+        surface = cv2.threshold(page.background, page.surface_floor - 1, 255, cv2.THRESH_BINARY)[1]
+    levels = _ink_threshold(page.ink, surface, options.min_contrast)
+    if levels is None:
         return None
-    page.threshold = threshold
-    mask = cv2.threshold(page.ink, threshold, 255, cv2.THRESH_BINARY)[1]
-    page.stroke_width = _stroke_width(mask)
+    page.noise_floor, page.threshold = levels
+    mask = cv2.threshold(page.ink, page.threshold, 255, cv2.THRESH_BINARY)[1]
     page.raw_mask = mask
-    cleaned = _remove_rules(mask, page.stroke_width)
+    half = _max_pool(mask)
+    side = max(3, int(_MAX_STROKE_FRACTION * min(half.shape)) | 1)
+    thick_half = cv2.morphologyEx(half, cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
+    thin = cv2.subtract(mask, _upsample(thick_half, mask.shape))
+    page.stroke_width = _stroke_width(thin)
+    cleaned = _remove_rules(mask, half, thick_half, page.stroke_width)
     page.rules_erased = cleaned is not mask
     return cleaned
 
 
-def _ink_threshold(ink: np.ndarray, min_contrast: float) -> int | None:
-    histogram = cv2.calcHist([ink], [0], None, [256], [0, 256]).ravel()
+def _max_pool(mask: np.ndarray) -> np.ndarray:
+    """Half resolution, each pixel set if any of its four source pixels is."""
+    grown = cv2.dilate(mask, _POOL_KERNEL, anchor=(0, 0))
+    return np.ascontiguousarray(grown[::2, ::2])
+
+
+def _upsample(half: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(half, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _ink_threshold(ink: np.ndarray, surface: np.ndarray | None, min_contrast: float) -> tuple[int, int] | None:
+    """The paper's noise floor and a threshold above it (measured on the paper only); None for no writing.
+
+    Otsu's threshold, a share of it, keeps soft stroke edges out; it is capped because dark
+    non-writing (a table beside the page) would otherwise push it above faint ink.
+    """
+    histogram = cv2.calcHist([ink], [0], surface, [256], [0, 256]).ravel()
     cumulative = np.cumsum(histogram)
     total = cumulative[-1]
+    if total == 0:
+        return None
     median = int(np.searchsorted(cumulative, 0.5 * total))
-    upper_quartile = int(np.searchsorted(cumulative, 0.75 * total))
-    # Paper texture sets the floor; a page mostly "ink" is noise or a texture, not writing.
-    floor = max(min_contrast * 255.0, median + 6 * (upper_quartile - median) + 8)
-    if floor >= 250 or median > 64:
+    lower_quartile = int(np.searchsorted(cumulative, 0.25 * total))
+    # The spread below the median is the paper's own, even when ink covers a third of the image.
+    # A page whose typical pixel is "ink" is noise or a texture, not writing.
+    floor = max(min_contrast * 255.0, median + _NOISE_SPREAD * (median - lower_quartile) + _NOISE_MARGIN)
+    if floor >= 250 or median > _MAX_PAPER_INK:
         return None
     otsu = _otsu(histogram, cumulative)
-    return int(max(floor, 0.6 * otsu))
+    return int(floor), int(max(floor, min(_OTSU_SHARE * otsu, _OTSU_CAP)))
 
 
 def _otsu(histogram: np.ndarray, cumulative: np.ndarray) -> float:
@@ -460,27 +562,33 @@ def _stroke_width(mask: np.ndarray) -> float:
     return max(1.0, 2.0 * area / max(boundary, 1))
 
 
-def _remove_rules(mask: np.ndarray, stroke_width: float) -> np.ndarray:
-    """Erases straight runs far longer than any digit stroke: ruled and grid lines, table edges.
+def _remove_rules(mask: np.ndarray, half: np.ndarray, thick_half: np.ndarray, stroke_width: float) -> np.ndarray:
+    """Erases straight runs far longer than any digit stroke: ruled and grid lines.
 
-    The mask is thickened first so that slightly tilted lines (staircases of short runs) and
-    dashed ones (a faint line thresholded in pieces) still contain one long straight run.
+    Works on the half-resolution `half`. It is thickened first so that slightly tilted lines
+    (staircases of short runs) and dashed ones (a faint line thresholded in pieces) still contain
+    one long straight run. Runs through thick ink (`thick_half`) are kept: they are marker strokes
+    (the bar of a 4 written with a felt pen) or table edges, left to the component filters.
     """
-    height, width = mask.shape
-    horizontal = int(max(_RULE_MIN_FRACTION[0] * width, _RULE_STROKE_FACTOR[0] * stroke_width))
-    vertical = int(max(_RULE_MIN_FRACTION[1] * height, _RULE_STROKE_FACTOR[1] * stroke_width))
-    if horizontal >= width and vertical >= height:
-        return mask
-    thick = cv2.dilate(mask, _RULE_BRIDGE_KERNEL)
-    rules = np.zeros_like(mask)
+    height, width = half.shape
+    horizontal = int(max(_RULE_MIN_FRACTION[0] * width, _RULE_STROKE_FACTOR[0] * stroke_width / 2))
+    vertical = int(max(_RULE_MIN_FRACTION[1] * height, _RULE_STROKE_FACTOR[1] * stroke_width / 2))
+    rules = None
     if horizontal < width:
-        rules = cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones((1, horizontal), np.uint8))
+        rules = _straight_runs(half, (horizontal, 1), _RULE_BRIDGE_ALONG, _RULE_BRIDGE_ACROSS)
     if vertical < height:
-        vertical_rules = cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones((vertical, 1), np.uint8))
-        rules = cv2.bitwise_or(rules, vertical_rules)
-    if cv2.countNonZero(rules) == 0:
+        vertical_rules = _straight_runs(half, (1, vertical), _RULE_BRIDGE_ACROSS, _RULE_BRIDGE_ALONG)
+        rules = vertical_rules if rules is None else cv2.bitwise_or(rules, vertical_rules)
+    if rules is None or cv2.countNonZero(rules) == 0:
         return mask
-    return cv2.bitwise_and(mask, cv2.bitwise_not(rules))
+    rules = cv2.subtract(rules, cv2.dilate(thick_half, _THICK_MARGIN_KERNEL))
+    return cv2.bitwise_and(mask, cv2.bitwise_not(_upsample(rules, mask.shape)))
+
+
+def _straight_runs(mask: np.ndarray, length: tuple[int, int], bridge_x: int, bridge_y: int) -> np.ndarray:
+    """Pixels on straight runs at least `length` (width, height) long, after bridging small gaps."""
+    bridged = cv2.dilate(mask, np.ones((bridge_y, bridge_x), np.uint8))
+    return cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((length[1], length[0]), np.uint8))
 
 
 def _candidates(page: _Page, mask: np.ndarray) -> list[_Candidate]:
@@ -489,12 +597,12 @@ def _candidates(page: _Page, mask: np.ndarray) -> list[_Candidate]:
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
     page.labels = labels
     areas = stats[1:, cv2.CC_STAT_AREA]
-    min_area = max(4, int(page.stroke_width**2))
+    min_area = _MIN_AREA
     keep = np.flatnonzero(areas >= min_area) + 1
     if len(keep) > _MAX_CANDIDATES:
         keep = keep[np.argsort(areas[keep - 1])[::-1][:_MAX_CANDIDATES]]
     return [
-        _Candidate(int(x), int(y), int(width), int(height), [int(label)], float(area))
+        _Candidate(int(x), int(y), int(width), int(height), [int(label)], int(area))
         for label, (x, y, width, height, area) in zip(keep.tolist(), stats[keep].tolist())
     ]
 
@@ -522,7 +630,7 @@ def _merge_pieces(candidates: list[_Candidate], stroke_width: float) -> list[_Ca
 def _same_digit(first: _Candidate, second: _Candidate, stroke_width: float) -> bool:
     overlap_x = min(first.right, second.right) - max(first.x, second.x)
     overlap_y = min(first.bottom, second.bottom) - max(first.y, second.y)
-    smaller, larger = (first, second) if first.mass <= second.mass else (second, first)
+    smaller = first if first.area <= second.area else second
     if overlap_y > 0 and overlap_x * overlap_y >= 0.5 * smaller.width * smaller.height:
         return True  # mostly inside the other's box: a stroke of the same digit
     if overlap_x < 0.5 * min(first.width, second.width):
@@ -535,36 +643,133 @@ def _same_digit(first: _Candidate, second: _Candidate, stroke_width: float) -> b
     return gap <= 0.3 * tallest and union <= 1.6 * tallest
 
 
-def _plausible_digits(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
-    """Drops specks, dots, dashes, lines, blobs, faint smudges and page edges."""
+def _on_the_page(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
+    """Drops what lies off the paper or runs along the frame: tables, page edges, shadows.
+
+    This runs before pieces are merged, as a page edge's box can hold the whole page's writing.
+    """
     height, width = page.ink.shape
+    return [
+        candidate
+        for candidate in candidates
+        if _on_surface(candidate, page)
+        and (not _touches_frame(candidate, width, height) or _is_tight_crop(candidate, page))
+    ]
+
+
+def _split_touching(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
+    """Cuts components wider than a digit where one stroke crosses: digits written touching.
+
+    A component is wide when it is wider than tall, or much wider than the other digits of its
+    text line; narrower ones are left whole, as a 4 or a 6 also has columns crossed by one stroke.
+    """
+    result = []
+    pending = list(candidates)
+    while pending:
+        candidate = pending.pop()
+        parts = _split_once(candidate, page) if _is_wide(candidate, candidates) else None
+        if parts is None:
+            result.append(candidate)
+        else:
+            pending.extend(parts)
+    return result
+
+
+def _is_wide(candidate: _Candidate, candidates: list[_Candidate]) -> bool:
+    if candidate.width > _SPLIT_ASPECT * candidate.height:
+        return True
+    widths = sorted(other.width for other in candidates if other is not candidate and _share_line(candidate, other))
+    return bool(widths) and candidate.width > _SPLIT_LINE_WIDTH * widths[len(widths) // 2]
+
+
+def _split_once(candidate: _Candidate, page: _Page) -> tuple[_Candidate, _Candidate] | None:
+    """Two parts cut at the column with the least ink, if that column is crossed by about one stroke."""
+    members = _member_mask(candidate, page.labels)
+    columns = np.count_nonzero(members, axis=0)
+    margin = max(1, int(_SPLIT_MIN_PART * candidate.height))
+    if candidate.width - 2 * margin < 1:
+        return None
+    cut = margin + int(np.argmin(columns[margin : candidate.width - margin]))
+    if columns[cut] > _SPLIT_MAX_CROSSING * page.stroke_width:
+        return None
+    left = _part(candidate, members[:, :cut], 0)
+    right = _part(candidate, members[:, cut:], cut)
+    if left is None or right is None:
+        return None
+    # Both parts must be about as tall as the whole: cutting off the end of a 7's bar is not a split.
+    if min(left.height, right.height) < _SPLIT_MIN_HEIGHT * candidate.height:
+        return None
+    return left, right
+
+
+def _part(candidate: _Candidate, members: np.ndarray, offset: int) -> _Candidate | None:
+    x, y, width, height = cv2.boundingRect(members.view(np.uint8))
+    if width == 0:
+        return None
+    area = int(np.count_nonzero(members))
+    return _Candidate(candidate.x + offset + x, candidate.y + y, width, height, list(candidate.labels), area)
+
+
+def _plausible_digits(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
+    """Drops specks, dots, dashes, lines, blobs and faint smudges."""
     kept = []
     for candidate in candidates:
         if candidate.height < _MIN_DIGIT_HEIGHT or candidate.width > _MAX_ASPECT * candidate.height:
             continue
-        ink_area = _ink_area(candidate, page)
-        if _is_blob(candidate, ink_area, page.stroke_width):
+        ink_area = candidate.area
+        if _is_blob(candidate, ink_area, page.stroke_width) or _is_line(candidate, page):
             continue
-        if _touches_frame(candidate, width, height) and not _is_tight_crop(candidate, ink_area, height):
+        if _beside_a_table(candidate, page):
+            continue
+        if candidate.height > _EDGE_ELONGATION * candidate.width and _is_page_edge(candidate, page):
             continue
         candidate.mass = _ink_mass(candidate, page)
-        if candidate.mass < 1.3 * page.threshold * ink_area:  # mean contrast too close to the threshold
+        if candidate.mass < _min_mean_ink(page) * ink_area:
             continue
         kept.append(candidate)
     return _drop_small_in_line(kept)
+
+
+def _min_mean_ink(page: _Page) -> float:
+    """Ink that on average barely passes the threshold is a smudge, a shadow edge or paper grain."""
+    return max(_MIN_INK_OVER_NOISE * page.noise_floor, _MIN_INK_OVER_THRESHOLD * page.threshold)
+
+
+def _on_surface(candidate: _Candidate, page: _Page) -> bool:
+    """Writing sits on the paper: ink on a background darker than any paper is a table's texture."""
+    centre = page.background[candidate.y + candidate.height // 2, candidate.x + candidate.width // 2]
+    return int(centre) >= page.surface_floor
 
 
 def _touches_frame(candidate: _Candidate, width: int, height: int) -> bool:
     return candidate.x == 0 or candidate.y == 0 or candidate.right == width or candidate.bottom == height
 
 
-def _is_tight_crop(candidate: _Candidate, ink_area: int, height: int) -> bool:
-    """A digit may touch the frame only when it fills most of it: a picture cropped to the digit.
+def _is_tight_crop(candidate: _Candidate, page: _Page) -> bool:
+    """A digit may touch the frame only when it fills much of it: a picture cropped to the digit.
 
-    Anything smaller touching the frame is more likely a page edge, a shadow or a cut-off object.
+    Such a digit is tall in the frame, near its centre, and touches the frame with the ends of
+    strokes only, where a page edge, a table or a shadow runs along it.
     """
-    fill = ink_area / (candidate.width * candidate.height)
-    return candidate.height >= 0.5 * height and fill < _TIGHT_CROP_MAX_FILL
+    height, width = page.labels.shape
+    fill = candidate.area / (candidate.width * candidate.height)
+    centre_x = (candidate.x + candidate.right) / 2
+    centre_y = (candidate.y + candidate.bottom) / 2
+    if candidate.height < 0.5 * height or fill >= _TIGHT_CROP_MAX_FILL:
+        return False
+    if not (0.2 * width <= centre_x <= 0.8 * width and 0.2 * height <= centre_y <= 0.8 * height):
+        return False
+    members = _member_mask(candidate, page.labels)
+    contact = 0
+    if candidate.y == 0:
+        contact += int(np.count_nonzero(members[0]))
+    if candidate.bottom == height:
+        contact += int(np.count_nonzero(members[-1]))
+    if candidate.x == 0:
+        contact += int(np.count_nonzero(members[:, 0]))
+    if candidate.right == width:
+        contact += int(np.count_nonzero(members[:, -1]))
+    return contact <= _TIGHT_CROP_MAX_CONTACT * max(candidate.width, candidate.height)
 
 
 def _member_mask(candidate: _Candidate, labels: np.ndarray) -> np.ndarray:
@@ -584,8 +789,54 @@ def _ink_mass(candidate: _Candidate, page: _Page) -> float:
 
 
 def _is_blob(candidate: _Candidate, ink_area: int, stroke_width: float) -> bool:
+    """A solid, roundish patch thicker than strokes; a 1 is just as solid but long and narrow."""
     fill = ink_area / (candidate.width * candidate.height)
-    return fill > _BLOB_FILL and min(candidate.width, candidate.height) > 3 * stroke_width
+    shorter, longer = sorted((candidate.width, candidate.height))
+    return fill > _BLOB_FILL and shorter > 3 * stroke_width and longer < _BLOB_MAX_ELONGATION * shorter
+
+
+def _is_line(candidate: _Candidate, page: _Page) -> bool:
+    """A thin line (a page edge, a stray rule) has about one box width of stroke; digits have two or more.
+
+    Stroke length is ink area divided by the candidate's own stroke width. A 1 is long for its
+    width; a 7, the least inked of the others, has about two and a half widths.
+    """
+    members = _member_mask(candidate, page.labels).view(np.uint8)
+    stroke_length = candidate.area / _stroke_width(members)
+    return stroke_length < _MIN_STROKE_PER_WIDTH * candidate.width
+
+
+def _is_page_edge(candidate: _Candidate, page: _Page) -> bool:
+    """A long thin stroke with paper on one side and something much darker on the other.
+
+    A 1 has paper on both sides; the edge of a sheet lying on a table has the table on one.
+    """
+    height, width = page.gray.shape
+    reach = max(2, candidate.width)
+    top, bottom = candidate.y, candidate.bottom
+    left_side = page.gray[top:bottom, max(0, candidate.x - 2 * reach) : max(0, candidate.x - reach)]
+    right_side = page.gray[top:bottom, min(width, candidate.right + reach) : min(width, candidate.right + 2 * reach)]
+    if left_side.size == 0 or right_side.size == 0:
+        return True  # a long stroke squeezed against the frame
+    left, right = cv2.mean(left_side)[0], cv2.mean(right_side)[0]
+    return abs(left - right) > _EDGE_SIDE_CONTRAST * max(left, right, 1.0)
+
+
+def _beside_a_table(candidate: _Candidate, page: _Page) -> bool:
+    """A candidate along a solid dark region: a piece of the edge of a sheet lying on a table.
+
+    The table itself is solid ink in the mask (or was dropped as touching the frame, but then it
+    is still in the labels); a digit has paper around it, or at most parts of its neighbours.
+    """
+    band = max(2, min(candidate.width, candidate.height) // 3)
+    top, bottom, left, right = candidate.y, candidate.bottom, candidate.x, candidate.right
+    sides = (
+        page.labels[top:bottom, max(0, left - band) : left],
+        page.labels[top:bottom, right : right + band],
+        page.labels[max(0, top - band) : top, left:right],
+        page.labels[bottom : bottom + band, left:right],
+    )
+    return any(side.size and np.count_nonzero(side) > _EDGE_SOLID_SIDE * side.size for side in sides)
 
 
 def _drop_small_in_line(candidates: list[_Candidate]) -> list[_Candidate]:
@@ -638,7 +889,7 @@ def _line_span(line: list[_Candidate]) -> _Candidate:
     heights = sorted(candidate.height for candidate in line)
     median_height = heights[len(heights) // 2]
     centre = (top + bottom) / 2
-    return _Candidate(0, int(centre - median_height / 2), 1, median_height, [])
+    return _Candidate(0, int(centre - median_height / 2), 1, median_height, [], 0)
 
 
 def _source_box(candidate: _Candidate, page: _Page) -> tuple[int, int, int, int]:
@@ -665,9 +916,9 @@ def _crop(candidate: _Candidate, page: _Page) -> np.ndarray:
     # The dilated member mask keeps the soft edges below the threshold but not the neighbours' ink.
     digit = cv2.bitwise_and(ink, ink, mask=cv2.dilate(members, None))
     level = _stroke_level(ink, members)
-    floor = _CROP_FLOOR * page.threshold
+    floor = int(_CROP_FLOOR * page.threshold)
     if level > floor + 1:
-        digit = cv2.convertScaleAbs(digit, alpha=255.0 / (level - floor), beta=-255.0 * floor / (level - floor))
+        digit = cv2.convertScaleAbs(cv2.subtract(digit, floor), alpha=255.0 / (level - floor))
     mnist = to_mnist(digit)
     return _thicken_if_thin(mnist, _stroke_width(members) * constants.DIGIT_BOX / max(members.shape))
 
@@ -698,10 +949,7 @@ def _source_ink(candidate: _Candidate, page: _Page) -> tuple[np.ndarray, np.ndar
     size = (gray.shape[1], gray.shape[0])
     region = page.background[candidate.y : candidate.bottom, candidate.x : candidate.right]
     background = cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
-    if page.dark_on_light:
-        ink = cv2.bitwise_not(cv2.divide(gray, background, scale=255))
-    else:
-        ink = cv2.divide(cv2.subtract(gray, background), cv2.max(cv2.bitwise_not(background), 1), scale=255)
+    ink = _relative_ink(gray, background, page)
     members = _member_mask(candidate, page.labels).view(np.uint8)
     if page.rules_erased:
         members = _restore_rule_crossings(members, page.raw_mask, candidate)

@@ -16,7 +16,6 @@ declare -A FONT_FILES=(
   [fonts-humor-sans]=/usr/share/fonts/truetype/humor-sans/Humor-Sans.ttf
   [fonts-kiloji]=/usr/share/fonts/truetype/kiloji/kiloji.ttf
   [fonts-rufscript]=/usr/share/fonts/truetype/rufscript/Rufscript010.ttf
-  [fonts-seto]=/usr/share/fonts/truetype/seto/setofont.ttf
   [fonts-sjfonts]=/usr/share/fonts/truetype/sjfonts/SteveHand.ttf
   [fonts-tomsontalks]=/usr/share/fonts/truetype/tomsontalks/TomsonTalks.ttf
   [fonts-yusei-magic]=/usr/share/fonts/truetype/yusei-magic/YuseiMagic-Regular.ttf

@@ -36,7 +36,7 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     limit: int | None = None
-    widths: tuple[int, int, int] = (16, 32, 64)
+    widths: tuple[int, int, int] = (24, 48, 64)
     dropout_rate: float = 0.1
     out: str = "runs/train"
     name: str | None = None

@@ -8,7 +8,7 @@ from keras import layers
 from edge_runtime import constants
 
 
-def build_model(widths: tuple[int, int, int] = (16, 32, 64), dropout_rate: float = 0.1) -> keras.Model:
+def build_model(widths: tuple[int, int, int] = (24, 48, 64), dropout_rate: float = 0.1) -> keras.Model:
     """Builds the edge CNN: three conv-BN-ReLU blocks, the first two pooled, then global pooling.
 
     Valid (unpadded) convolutions shrink the maps early, so most multiply-adds happen on small maps:

@@ -112,8 +112,9 @@ def compile_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10, decay_steps=max(1, config.epochs * steps_per_epoch - warmup_steps),
         warmup_target=config.learning_rate, warmup_steps=warmup_steps, alpha=0.01)
+    # XLA (jit_compile=True) measured 1.7-2.4x slower per epoch for this small CNN on a 2-core CPU.
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                    metrics=["accuracy"])
+                    metrics=["accuracy"], jit_compile=False)
     return network
 
 

@@ -1,0 +1,174 @@
+"""`digit-infer` through click's CliRunner: formats, outputs, overlays, bad input, exit codes, golden readings."""
+
+import csv
+import io
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLES
+from edge_runtime import batch, cli, reader
+
+GOLDEN = json.loads((SAMPLES.parent / "tests" / "golden" / "samples.json").read_text())
+
+
+def _invoke(*arguments):
+    return CliRunner().invoke(cli.main, [str(argument) for argument in arguments])
+
+
+@pytest.fixture()
+def mixed_folder(tmp_path):
+    """A folder with spaces in its path: two good photos, an empty file, a text file, a truncated JPEG."""
+    folder = tmp_path / "my scans"
+    (folder / "nested").mkdir(parents=True)
+    good = sorted(name for name, reading in GOLDEN.items() if reading["status"] == "ok")[:2]
+    shutil.copy(SAMPLES / good[0], folder / good[0])
+    shutil.copy(SAMPLES / good[1], folder / "nested" / good[1])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.jpg").write_text("shopping list: milk, eggs")
+    (folder / "cut.jpg").write_bytes((SAMPLES / good[0]).read_bytes()[:300])
+    (folder / "readme.txt").write_text("not an image suffix: ignored")
+    return folder, good
+
+
+def test_samples_match_the_golden_readings():
+    result = _invoke(SAMPLES, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    rows = {os.path.basename(row["path"]): row for row in map(json.loads, result.stdout.splitlines())}
+    assert set(rows) == set(GOLDEN)
+    for name, expected in GOLDEN.items():
+        assert (rows[name]["digits"], rows[name]["status"]) == (expected["digits"], expected["status"]), name
+        assert rows[name]["confidence"] == pytest.approx(expected["confidence"], abs=0.02), name
+
+
+def test_a_batch_goes_on_past_bad_files_and_exits_1(mixed_folder):
+    folder, good = mixed_folder
+    result = _invoke(folder, "--format", "csv")
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0])[:4] == ["path", "digits", "confidence", "status"]
+    by_name = {os.path.basename(row["path"]): row for row in rows}
+    assert set(by_name) == {*good, "empty.png", "notes.jpg", "cut.jpg"}
+    for name in good:
+        assert by_name[name]["status"] == "ok" and by_name[name]["digits"] == GOLDEN[name]["digits"]
+    for name in ("empty.png", "notes.jpg", "cut.jpg"):
+        assert by_name[name]["status"] == "error" and name in by_name[name]["error"]
+    assert "empty" in by_name["empty.png"]["error"]
+    assert "3 error" in result.stderr and "2 ok" in result.stderr
+
+
+def test_output_file_and_overlays_in_paths_with_spaces(mixed_folder, tmp_path):
+    folder, good = mixed_folder
+    output, overlays = tmp_path / "out put" / "readings.jsonl", tmp_path / "over lays"
+    result = _invoke(folder / good[0], "--format", "jsonl", "--output", output, "--save-overlays", overlays)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    row = json.loads(output.read_text())
+    assert row["digits"] == GOLDEN[good[0]]["digits"] and len(row["boxes"]) == len(row["digits"])
+    written = list(overlays.rglob("*.overlay.*"))
+    assert len(written) == 1 and cv2.imread(str(written[0])) is not None
+    assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_min_confidence_rejects_instead_of_guessing():
+    name = next(name for name, reading in GOLDEN.items() if reading["status"] == "ok")
+    result = _invoke(SAMPLES / name, "--min-confidence", "1.0", "--format", "jsonl")
+    assert result.exit_code == 0
+    row = json.loads(result.stdout)
+    assert row["status"] == "rejected" and set(row["digits"]) <= {"?"} | set("0123456789")
+
+
+def test_blank_page_is_no_digit_found(tmp_path):
+    page = np.full((480, 640, 3), 235, np.uint8)
+    cv2.imwrite(str(tmp_path / "blank.png"), page)
+    result = _invoke(tmp_path / "blank.png", "--format", "jsonl")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["status"] == "no digit found"
+
+
+def test_table_format_and_summary(tmp_path):
+    result = _invoke(SAMPLES)
+    assert result.exit_code == 0
+    header = result.stdout.splitlines()[0]
+    assert header.split()[:4] == ["path", "digits", "confidence", "status"]
+    assert "images/s" in result.stderr
+
+
+def test_workers_give_the_same_readings():
+    one = _invoke(SAMPLES, "--format", "jsonl", "--workers", "1")
+    two = _invoke(SAMPLES, "--format", "jsonl", "--workers", "2")
+    assert one.exit_code == two.exit_code == 0
+    assert one.stdout == two.stdout
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([], "give image files or folders to read, or --camera"),
+    (["x.png", "--format", "xml"], "'xml' is not one of 'table', 'csv', 'jsonl'"),
+    (["x.png", "--min-confidence", "2"], "2.0 is not in the range 0<=x<=1"),
+])
+def test_bad_usage_exits_2(arguments, message):
+    result = _invoke(*arguments)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_missing_and_invalid_models_exit_2(tmp_path):
+    missing = _invoke(SAMPLES, "--model", tmp_path / "gone.tflite")
+    assert missing.exit_code == 2 and "gone.tflite: model file not found" in missing.output
+    bogus = tmp_path / "bogus.tflite"
+    bogus.write_bytes(b"\x00" * 64)
+    invalid = _invoke(SAMPLES, "--model", bogus)
+    assert invalid.exit_code == 2 and "bogus.tflite: not a TensorFlow Lite model" in invalid.output
+
+
+def test_missing_path_and_broken_symlink_are_reported(tmp_path):
+    link = tmp_path / "dangling.png"
+    link.symlink_to(tmp_path / "moved away.png")
+    result = _invoke(tmp_path / "nowhere.jpg", link, "--format", "jsonl")
+    assert result.exit_code == 1
+    errors = [json.loads(line)["error"] for line in result.stdout.splitlines()]
+    assert any("nowhere.jpg: no such file or folder" in error for error in errors)
+    assert any("dangling.png: broken symbolic link" in error for error in errors)
+
+
+def test_unreadable_folder_is_reported_and_the_batch_goes_on(tmp_path, monkeypatch):
+    real_walk = os.walk
+
+    def walk_with_a_locked_folder(top, onerror=None, **kwargs):
+        onerror(PermissionError(13, "Permission denied", str(top) + "/locked"))
+        yield from real_walk(top, onerror=onerror, **kwargs)
+
+    monkeypatch.setattr(batch.os, "walk", walk_with_a_locked_folder)
+    files, problems = batch.discover([SAMPLES])
+    assert files and "locked: cannot read folder (Permission denied)" in problems[0].error
+
+
+def test_show_draws_the_reading_figure(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    shown = []
+    monkeypatch.setattr(pyplot, "show", lambda: shown.append(pyplot.gcf()))
+    name = next(name for name, reading in GOLDEN.items() if reading["status"] == "ok")
+    result = _invoke(SAMPLES / name, "--show")
+    assert result.exit_code == 0, result.output
+    figure = shown[0]
+    assert len(figure.axes) == 1 + 2 * len(GOLDEN[name]["digits"])  # photo, then a crop and bars per digit
+    pyplot.close("all")
+
+
+def test_python_api_returns_digits_confidences_boxes_and_probabilities():
+    name = max((name for name, reading in GOLDEN.items() if reading["status"] == "ok"),
+               key=lambda name: len(GOLDEN[name]["digits"]))
+    result = reader.DigitReader().read(SAMPLES / name)
+    assert result.digits == GOLDEN[name]["digits"]
+    assert len(result.confidences) == len(result.boxes) == len(result.digits)
+    assert result.probabilities.shape == (len(result.digits), 10)
+    assert np.allclose(result.probabilities.sum(1), 1, atol=0.03)
+    assert all(item.crop.shape == (28, 28) for item in result.items)

@@ -1,0 +1,90 @@
+"""The realistic photo test-set generator (scripts/make_realistic_set.py): labels, decoding, seeding."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import pathlib
+import sys
+
+import cv2
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "make_realistic_set.py"
+PER_KIND = 1
+
+
+@pytest.fixture(scope="module")
+def generator():
+    """The generator script imported as a module; skips when no handwriting font is installed."""
+    spec = importlib.util.spec_from_file_location("make_realistic_set", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    if not module.find_handwriting_fonts():
+        pytest.skip("no handwriting fonts installed; run: bash scripts/install_fonts.sh")
+    return module
+
+
+@pytest.fixture(scope="module")
+def generated(generator, tmp_path_factory) -> pathlib.Path:
+    """A tiny set, PER_KIND images of every kind, seed 3."""
+    folder = tmp_path_factory.mktemp("realistic") / "set a"
+    generator.generate_set(folder, per_kind=PER_KIND, seed=3)
+    return folder
+
+
+def read_labels(folder: pathlib.Path) -> list[dict[str, str]]:
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == ["path", "label", "kind"]
+        return list(reader)
+
+
+def all_files(folder: pathlib.Path) -> dict[str, bytes]:
+    files = (path for path in folder.rglob("*") if path.is_file())
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in files}
+
+
+def test_labels_match_files_and_every_kind_is_present(generator, generated):
+    rows = read_labels(generated)
+    assert len(rows) == PER_KIND * len(generator.KINDS)
+    assert {row["kind"] for row in rows} == set(generator.KINDS)
+    # Exactly the listed images plus labels.csv: no temp files left behind by the atomic writes.
+    assert set(all_files(generated)) == {row["path"] for row in rows} | {"labels.csv"}
+    for row in rows:
+        assert row["path"].startswith(row["kind"] + "/")
+
+
+def test_labels_are_digit_strings(generated):
+    for row in read_labels(generated):
+        label = row["label"]
+        assert label.isdigit() and label.isascii(), row
+        if row["kind"] == "multi_digit":
+            assert 2 <= len(label) <= 5 and label[0] != "0", row
+        else:
+            assert len(label) == 1, row
+
+
+def test_images_decode_at_photo_sizes(generated):
+    for row in read_labels(generated):
+        image = cv2.imread(str(generated / row["path"]), cv2.IMREAD_COLOR)
+        assert image is not None, row["path"]
+        assert image.shape[:2] in {(480, 640), (640, 480), (768, 1024)}, row["path"]
+        assert 8 < image.mean() < 250, row["path"]  # neither black nor blown-out white
+
+
+def test_same_seed_gives_byte_identical_output(generator, generated, tmp_path):
+    generator.generate_set(tmp_path, per_kind=PER_KIND, seed=3)
+    assert all_files(tmp_path) == all_files(generated)
+
+
+def test_other_seed_gives_other_images(generator, generated, tmp_path):
+    generator.generate_set(tmp_path, per_kind=1, seed=4)
+    first = "font_clean/0000.jpg"
+    assert (tmp_path / first).read_bytes() != (generated / first).read_bytes()
+
+
+def test_rejects_non_positive_count(generator, tmp_path):
+    with pytest.raises(ValueError, match="-1"):
+        generator.generate_set(tmp_path, per_kind=-1)
