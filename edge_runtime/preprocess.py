@@ -12,62 +12,83 @@ from edge_runtime import constants
 
 __all__ = ["DigitCrop", "PreprocessOptions", "extract_digits", "to_mnist"]
 
-_MNIST_CENTRE = constants.IMAGE_SIZE / 2  # MNIST put the centre of mass at pixel index 14.0
 TILE_MAX_SIDE = 64
 """Gray images no larger than this (and roughly square) hold one digit and take the fast tile path."""
-_TILE_MAX_ASPECT = 1.5
-_TILE_INK_LEVEL = 0.3  # of the tile's contrast: pixels brighter than this are ink when finding the box
+
+_MNIST_CENTRE = constants.IMAGE_SIZE / 2  # MNIST put the centre of mass at pixel index 14.0
+
+# Tiles.
+_TILE_MAX_ASPECT = 1.5  # longer / shorter side: longer strips may hold several digits
+_TILE_INK_LEVEL = 0.3  # of the tile's contrast: brighter pixels are ink when finding the digit's box
 _TILE_MIN_CONTRAST = 48  # gray levels between background and ink; less is a blank tile
 _TILE_CLEAN_BORDER = 16  # a darker border mean is MNIST's black plus a few ink pixels, kept as is
 _TILE_FULL_INK = 192  # tiles whose brightest ink is dimmer than this are stretched to full ink
 _MNIST_SHIFT_TOLERANCE = 1.0  # pixels the centre of mass may be off before a tile is re-centred
+
+# Light: polarity and background.
 _SMALL_SIDE = 64  # the background is estimated on a copy whose longer side is 64..127 pixels
-_CHALK_BLUR = 1.0  # sigma in working pixels
-_CHALK_FULL_CONTRAST = 128  # gray levels above the board that count as full-contrast chalk
-_LIGHT_SURFACE = 100  # median gray level: paper photographs above it, chalkboards well below
-_BACKGROUND_KERNEL_FRACTION = 0.2  # of the shorter side: ink strokes narrower than this are removed
+_BACKGROUND_KERNEL_FRACTION = 0.2  # of the copy's shorter side: narrower strokes leave the background
+_LIGHT_SURFACE = 100  # median gray level: photographed paper is brighter, chalkboards much darker
 _PAPER_PERCENTILE = 0.9  # of the background: the brightness of well-lit paper
 _SHADOW_DEPTH = 0.35  # paper in shadow is at least this bright relative to lit paper
-_NOISE_SPREAD = 4  # threshold above the paper's median ink, in (upper quartile - median) steps
-_NOISE_MARGIN = 8
+_CHALK_BLUR = 1.0  # sigma in working pixels, to make grainy chalk strokes solid
+_CHALK_FULL_CONTRAST = 128  # gray levels above the board that count as full-contrast chalk
+
+# Threshold.
+_NOISE_SPREAD = 4  # the threshold is this many (median - lower quartile) steps above the median
+_NOISE_MARGIN = 8  # ... plus this many ink levels
 _MAX_PAPER_INK = 64  # a paper whose median pixel has more ink contrast than this is a texture
-_OTSU_SHARE = 0.6  # of Otsu's threshold, which sits halfway into strong ink, to keep soft edges
-_OTSU_CAP = 64  # ink levels: above this, Otsu's threshold says more about tables than about ink
-_MIN_INK_OVER_NOISE = 1.3  # a digit's mean ink must exceed the noise floor by this factor
-_MIN_INK_OVER_THRESHOLD = 1.1  # ... and the threshold by this one
+_STRONG_INK_PERCENTILE = 0.995  # the darkest half percent of the paper is the core of the strokes
+_STRONG_INK_SHARE = 0.45  # of the strong ink level: the threshold, to keep soft stroke edges out
+_THRESHOLD_CAP = 64  # ink levels: a higher threshold would lose faint ink beside strong ink
+
+# Stroke width and ruled lines (measured at half the working resolution).
+_POOL_KERNEL = np.ones((2, 2), np.uint8)
 _MAX_STROKE_FRACTION = 0.035  # of the shorter side: thicker regions do not count as strokes
-_MIN_AREA = 6  # pixels at working resolution: smaller components are specks
 _RULE_MIN_FRACTION = (0.3, 0.6)  # of the width, height: shorter straight runs are never rules
 _RULE_STROKE_FACTOR = (15, 30)  # horizontal, vertical rules are also this many stroke widths long
-_POOL_KERNEL = np.ones((2, 2), np.uint8)
-_RULE_BRIDGE_ALONG = 3  # half-resolution pixels: gaps this long between the dashes of a faint rule are bridged
-_RULE_BRIDGE_ACROSS = 3  # half-resolution pixels: thickening a rule this much lets it tilt by ~2.5 degrees
+_RULE_BRIDGE_ALONG = 3  # pixels: gaps this long between the dashes of a faint rule are bridged
+_RULE_BRIDGE_ACROSS = 3  # pixels: thickening a rule this much lets it tilt by about 2 degrees
 _THICK_MARGIN_KERNEL = np.ones((_RULE_BRIDGE_ACROSS, _RULE_BRIDGE_ACROSS), np.uint8)
-_RULE_MAX_THICKNESS = 2.5  # stroke widths: thicker straight runs are not rules
+_RULE_GAP = 2 * _RULE_BRIDGE_ACROSS  # working pixels: an erased rule leaves gaps this much wider than itself
+
+# Components and digits (working-resolution pixels).
+_MIN_AREA = 6  # smaller components are specks
+_MAX_CANDIDATES = 96  # components kept (largest first) before merging, to bound the time
+_MIN_DIGIT_HEIGHT = 7
+_MIN_LINE_HEIGHT_FRACTION = 0.4  # of the line's typical digit; shorter ones are dots and specks
+_MAX_LINE_HEIGHT_RATIO = 2.0  # thin strokes taller than this times the line's typical digit are lines
+_MAX_ASPECT = 3.0  # width / height: wider candidates are lines or dashes (touching digits stay <= 3)
+_BLOB_FILL = 0.75  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
+_BLOB_MAX_ELONGATION = 2.5  # a solid patch longer than this times its width may be a 1
+_MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see `_is_line`)
+_EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
+_EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
+_MIN_INK_OVER_NOISE = 1.3  # a digit's mean ink must exceed the noise floor by this factor
+_MIN_INK_OVER_THRESHOLD = 1.1  # ... and the threshold by this one
+_TIGHT_CROP_MAX_FILL = 0.6  # strokes fill less of their box than shadows and objects do
+_TIGHT_CROP_MAX_CONTACT = 0.2  # of its longer side: a digit touches the frame with stroke ends only
 _SPLIT_ASPECT = 1.25  # width / height: wider components may be digits written touching
 _SPLIT_LINE_WIDTH = 1.6  # ... and so may components this much wider than the line's typical digit
 _SPLIT_MIN_PART = 0.25  # of the height: the narrowest part a cut may leave
 _SPLIT_MIN_HEIGHT = 0.6  # of the height: the shortest part a cut may leave
-_SPLIT_MAX_CROSSING = 1.5  # stroke widths of ink in the column where touching digits are cut: one stroke
-_EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
-_EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
-_EDGE_SOLID_SIDE = 0.6  # ink fraction of the band beside a candidate above which that side is a table
-_MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see `_is_line`)
-_RULE_GAP = 2 * _RULE_BRIDGE_ACROSS  # pixels: an erased rule leaves gaps this much wider than itself
-_MIN_DIGIT_HEIGHT = 7  # pixels at working resolution
-_MIN_LINE_HEIGHT_FRACTION = 0.4  # of the tallest digit in its line; shorter ones are dots and specks
-_MAX_ASPECT = 3.0  # width / height: wider candidates are lines or dashes (touching digits stay <= 3)
-_BLOB_FILL = 0.75  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
-_BLOB_MAX_ELONGATION = 2.5  # a solid patch longer than this times its width may be a 1
-_TIGHT_CROP_MAX_FILL = 0.6  # strokes fill less of their box than shadows and objects do
-_TIGHT_CROP_MAX_CONTACT = 0.2  # of its longer side: a digit touches the frame with stroke ends only
-_MAX_CANDIDATES = 96  # components kept (largest first) before merging, to bound the time
+_SPLIT_MAX_CROSSING = 1.5  # stroke widths of ink in the column where touching digits are cut
+_CUT_SLANTS = (0.0, 0.2, -0.2, 0.4)  # dx / dy of the cuts tried; handwriting leans right (positive)
+_TOUCH_ASPECT = 0.85  # width / height: squarer components are cut only where two digits barely touch
+_TOUCH_MAX_CROSSING = 1.0  # stroke widths of ink in such a cut
+_TOUCH_MIN_HEIGHT = 0.75  # of the height: the shortest part such a cut may leave
+
+# Second look at small digits.
+_ZOOM_BELOW_HEIGHT = 20  # working pixels: lines of shorter digits are segmented again at full resolution
+_ZOOM_PAD = (1.0, 0.6)  # of the digit height, around the line's digits: x, y
+
+# Crops.
 _CROP_FROM_SOURCE_HEIGHT = 24  # digits shorter than this at working resolution are cut from the input
-_STROKE_THIN = 1.3  # strokes thinner than this in the 20-pixel box (MNIST: ~2.1) are thickened
+_CROP_FLOOR = 0.35  # of the threshold: fainter ink around a digit becomes black
+_CROSSING_KERNEL = np.ones((2 * _RULE_GAP + 3, 1), np.uint8)
+_STROKE_THIN = 1.3  # strokes thinner than this in the 20-pixel box (MNIST: about 2.1) are thickened
 _THICKEN_KERNEL = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _MAX_THICKEN_GAIN = 3.0  # brightening a thin faint stroke more than this would amplify noise
-_CROSSING_KERNEL = np.ones((2 * _RULE_GAP + 3, 1), np.uint8)
-_CROP_FLOOR = 0.35  # of the threshold: fainter ink around a digit becomes black
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,8 +308,8 @@ def _fit_box(digit: np.ndarray, side: int) -> np.ndarray:
     new_width = max(1, min(side, round(width * scale)))
     new_height = max(1, min(side, round(height * scale)))
     interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    fitted = cv2.resize(digit, (new_width, new_height), interpolation=interpolation)
-    return fitted.reshape(new_height, new_width)
+    fitted = cv2.resize(digit, (new_width, new_height), interpolation=interpolation).reshape(new_height, new_width)
+    return np.clip(fitted, 0.0, 1.0, out=fitted)  # interpolation can round a hair past 1
 
 
 def _paste_centred(frame: np.ndarray, digit: np.ndarray) -> None:
@@ -318,6 +339,7 @@ class _Candidate:
     labels: list[int]
     area: int  # ink pixels
     mass: float = 0.0  # ink contrast summed over the ink pixels
+    members: np.ndarray | None = None  # its pixels within its box when labels alone do not say (a cut part)
 
     @property
     def right(self) -> int:
@@ -354,8 +376,14 @@ class _Page:
     gray: np.ndarray | None = None  # working resolution gray, before normalising the light
 
 
-def _segment(image: np.ndarray, options: PreprocessOptions) -> list[DigitCrop]:
-    """Normalises light, thresholds, removes ruled lines, then groups components into digits."""
+def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool = True) -> list[DigitCrop]:
+    """Normalises light, thresholds, removes ruled lines, then groups components into digits.
+
+    Text lines whose digits came out small at working resolution are segmented again from the
+    input at full resolution (see `_zoom_in`), where touching small digits come apart.
+    """
+    if min(image.shape[:2]) < _MIN_DIGIT_HEIGHT:
+        return []
     page = _prepare_page(image, options)
     mask = _ink_mask(page, options)
     if mask is None:
@@ -369,12 +397,43 @@ def _segment(image: np.ndarray, options: PreprocessOptions) -> list[DigitCrop]:
     if not candidates:
         return []
     candidates = _most_prominent(candidates, page, options)
-    lines = _reading_order(candidates)
-    return [
-        DigitCrop(box=_source_box(candidate, page), image=_crop(candidate, page), line=line_index)
-        for line_index, line in enumerate(lines)
-        for candidate in line
-    ]
+    crops = []
+    for line_index, line in enumerate(_reading_order(candidates)):
+        zoomed = _zoom_in(line, page, options) if zoom else None
+        if zoomed:
+            crops += [dataclasses.replace(crop, line=line_index) for crop in zoomed]
+        else:
+            crops += [DigitCrop(_source_box(candidate, page), _crop(candidate, page), line_index) for candidate in line]
+    return crops
+
+
+def _zoom_in(line: list[_Candidate], page: _Page, options: PreprocessOptions) -> list[DigitCrop] | None:
+    """Segments a line of small digits again, on its own region of the input at full resolution.
+
+    Returns None when the digits are not small, when the image was not reduced, or when the
+    second look finds nothing (the first look stands then).
+    """
+    heights = sorted(candidate.height for candidate in line)
+    typical = heights[len(heights) // 2]
+    if page.scale == 1 or options.single or typical >= _ZOOM_BELOW_HEIGHT:
+        return None
+    height, width = page.ink.shape
+    pad_x, pad_y = int(_ZOOM_PAD[0] * typical), int(_ZOOM_PAD[1] * typical)
+    left = max(0, min(candidate.x for candidate in line) - pad_x)
+    right = min(width, max(candidate.right for candidate in line) + pad_x)
+    top = max(0, min(candidate.y for candidate in line) - pad_y)
+    bottom = min(height, max(candidate.bottom for candidate in line) + pad_y)
+    scale = page.scale
+    region = page.source[top * scale : bottom * scale, left * scale : right * scale]
+    polarity = constants.INK_DARK_ON_LIGHT if page.dark_on_light else constants.INK_LIGHT_ON_DARK
+    crops = _segment(np.ascontiguousarray(region), dataclasses.replace(options, polarity=polarity), zoom=False)
+    if not crops:
+        return None
+    return [dataclasses.replace(crop, box=_offset(crop.box, left * scale, top * scale)) for crop in crops]
+
+
+def _offset(box: tuple[int, int, int, int], dx: int, dy: int) -> tuple[int, int, int, int]:
+    return (box[0] + dx, box[1] + dy, box[2], box[3])
 
 
 def _prepare_page(image: np.ndarray, options: PreprocessOptions) -> _Page:
@@ -421,7 +480,7 @@ def _relative_ink(gray: np.ndarray, background: np.ndarray, page: _Page) -> np.n
 def _halve_until(image: np.ndarray, work_side: int) -> tuple[np.ndarray, int]:
     """Halves with area averaging (OpenCV's fast path) until the longer side is below 2 * work_side."""
     scale = 1
-    while max(image.shape[:2]) >= 2 * work_side:
+    while max(image.shape[:2]) >= 2 * work_side and min(image.shape[:2]) >= 2 * _MIN_DIGIT_HEIGHT:
         height, width = image.shape[0] // 2, image.shape[1] // 2
         image = cv2.resize(image[: 2 * height, : 2 * width], (width, height), interpolation=cv2.INTER_AREA)
         scale *= 2
@@ -434,7 +493,7 @@ def _channel_minimum(bgr: np.ndarray) -> np.ndarray:
     return cv2.min(cv2.min(blue, green), red)
 
 
-def _polarity_and_background(gray: np.ndarray, polarity: str) -> tuple[bool, np.ndarray, np.ndarray]:
+def _polarity_and_background(gray: np.ndarray, polarity: str) -> tuple[bool, np.ndarray]:
     """Decides the polarity and estimates the paper (closing) or board (opening) brightness.
 
     Everything runs on a copy reduced about four times. The kernel is a fifth of its shorter side,
@@ -521,8 +580,8 @@ def _upsample(half: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def _ink_threshold(ink: np.ndarray, surface: np.ndarray | None, min_contrast: float) -> tuple[int, int] | None:
     """The paper's noise floor and a threshold above it (measured on the paper only); None for no writing.
 
-    Otsu's threshold, a share of it, keeps soft stroke edges out; it is capped because dark
-    non-writing (a table beside the page) would otherwise push it above faint ink.
+    With strong ink the threshold rises with it, which keeps the blurred edges of strokes (and the
+    gaps between close digits) out; it is capped so that faint ink next to strong ink survives.
     """
     histogram = cv2.calcHist([ink], [0], surface, [256], [0, 256]).ravel()
     cumulative = np.cumsum(histogram)
@@ -536,21 +595,8 @@ def _ink_threshold(ink: np.ndarray, surface: np.ndarray | None, min_contrast: fl
     floor = max(min_contrast * 255.0, median + _NOISE_SPREAD * (median - lower_quartile) + _NOISE_MARGIN)
     if floor >= 250 or median > _MAX_PAPER_INK:
         return None
-    otsu = _otsu(histogram, cumulative)
-    return int(floor), int(max(floor, min(_OTSU_SHARE * otsu, _OTSU_CAP)))
-
-
-def _otsu(histogram: np.ndarray, cumulative: np.ndarray) -> float:
-    levels = np.arange(256, dtype=np.float64)
-    weighted = np.cumsum(histogram * levels)
-    total, total_weighted = cumulative[-1], weighted[-1]
-    below = cumulative[:-1]
-    above = total - below
-    valid = (below > 0) & (above > 0)
-    mean_below = np.divide(weighted[:-1], below, out=np.zeros(255), where=valid)
-    mean_above = np.divide(total_weighted - weighted[:-1], above, out=np.zeros(255), where=valid)
-    between = below * above * (mean_below - mean_above) ** 2
-    return float(np.argmax(np.where(valid, between, 0.0)))
+    strong_ink = int(np.searchsorted(cumulative, _STRONG_INK_PERCENTILE * total))
+    return int(floor), int(max(floor, min(_STRONG_INK_SHARE * strong_ink, _THRESHOLD_CAP)))
 
 
 def _stroke_width(mask: np.ndarray) -> float:
@@ -658,16 +704,22 @@ def _on_the_page(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
 
 
 def _split_touching(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
-    """Cuts components wider than a digit where one stroke crosses: digits written touching.
+    """Cuts components wider than a digit where a single stroke crosses: digits written touching.
 
-    A component is wide when it is wider than tall, or much wider than the other digits of its
-    text line; narrower ones are left whole, as a 4 or a 6 also has columns crossed by one stroke.
+    The wider a component, the more ink the cut may cross: a component wider than tall (or much
+    wider than the other digits of its line) may be cut through one stroke; a squarer one only
+    where two digits barely touch, and only into two parts both nearly as tall as the whole, as a
+    4 or a 6 also has columns crossed by a single stroke.
     """
     result = []
     pending = list(candidates)
     while pending:
         candidate = pending.pop()
-        parts = _split_once(candidate, page) if _is_wide(candidate, candidates) else None
+        parts = None
+        if _is_wide(candidate, candidates):
+            parts = _split_once(candidate, page, _SPLIT_MAX_CROSSING, _SPLIT_MIN_HEIGHT)
+        elif candidate.width > _TOUCH_ASPECT * candidate.height:
+            parts = _split_once(candidate, page, _TOUCH_MAX_CROSSING, _TOUCH_MIN_HEIGHT)
         if parts is None:
             result.append(candidate)
         else:
@@ -682,32 +734,55 @@ def _is_wide(candidate: _Candidate, candidates: list[_Candidate]) -> bool:
     return bool(widths) and candidate.width > _SPLIT_LINE_WIDTH * widths[len(widths) // 2]
 
 
-def _split_once(candidate: _Candidate, page: _Page) -> tuple[_Candidate, _Candidate] | None:
-    """Two parts cut at the column with the least ink, if that column is crossed by about one stroke."""
+def _split_once(
+    candidate: _Candidate, page: _Page, max_crossing: float, min_height: float
+) -> tuple[_Candidate, _Candidate] | None:
+    """Two parts cut along the (upright or slanted) line with the least ink, if that line crosses
+    at most `max_crossing` stroke widths of ink and both parts are at least `min_height` of the
+    whole's height. Slanted cuts part slanted handwriting, whose digits overlap in x."""
     members = _member_mask(candidate, page.labels)
-    columns = np.count_nonzero(members, axis=0)
-    margin = max(1, int(_SPLIT_MIN_PART * candidate.height))
-    if candidate.width - 2 * margin < 1:
+    cut = _least_ink_cut(members.view(np.uint8), int(_SPLIT_MIN_PART * candidate.height) + 1)
+    if cut is None or cut[0] > max_crossing * page.stroke_width:
         return None
-    cut = margin + int(np.argmin(columns[margin : candidate.width - margin]))
-    if columns[cut] > _SPLIT_MAX_CROSSING * page.stroke_width:
-        return None
-    left = _part(candidate, members[:, :cut], 0)
-    right = _part(candidate, members[:, cut:], cut)
+    _, column, slant = cut
+    rows = np.arange(candidate.height, dtype=np.float32)[:, np.newaxis] - candidate.height / 2
+    left_side = np.arange(candidate.width, dtype=np.float32)[np.newaxis, :] < column + slant * rows
+    left = _part(candidate, members & left_side)
+    right = _part(candidate, members & ~left_side)
     if left is None or right is None:
         return None
     # Both parts must be about as tall as the whole: cutting off the end of a 7's bar is not a split.
-    if min(left.height, right.height) < _SPLIT_MIN_HEIGHT * candidate.height:
+    if min(left.height, right.height) < min_height * candidate.height:
         return None
     return left, right
 
 
-def _part(candidate: _Candidate, members: np.ndarray, offset: int) -> _Candidate | None:
+def _least_ink_cut(members: np.ndarray, margin: int) -> tuple[int, float, float] | None:
+    """(ink, column at mid-height, slant) of the straight cut crossing the least ink, upright first."""
+    height, width = members.shape
+    if width - 2 * margin < 1:
+        return None
+    pad = int(max(abs(slant) for slant in _CUT_SLANTS) * height / 2) + 1
+    best = None
+    for slant in _CUT_SLANTS:
+        # Shearing by -slant makes the slanted cut lines vertical: pixel (x, y) lands on column
+        # x - slant * (y - height / 2) + pad.
+        shear = np.float32([[1, -slant, slant * height / 2 + pad], [0, 1, 0]])
+        sheared = cv2.warpAffine(members, shear, (width + 2 * pad, height), flags=cv2.INTER_NEAREST)
+        columns = np.count_nonzero(sheared[:, pad + margin : pad + width - margin], axis=0)
+        index = int(np.argmin(columns))
+        if best is None or columns[index] < best[0]:
+            best = (int(columns[index]), float(margin + index), slant)
+    return best
+
+
+def _part(candidate: _Candidate, members: np.ndarray) -> _Candidate | None:
     x, y, width, height = cv2.boundingRect(members.view(np.uint8))
     if width == 0:
         return None
-    area = int(np.count_nonzero(members))
-    return _Candidate(candidate.x + offset + x, candidate.y + y, width, height, list(candidate.labels), area)
+    own = members[y : y + height, x : x + width]
+    area = int(np.count_nonzero(own))
+    return _Candidate(candidate.x + x, candidate.y + y, width, height, list(candidate.labels), area, members=own)
 
 
 def _plausible_digits(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
@@ -719,15 +794,13 @@ def _plausible_digits(candidates: list[_Candidate], page: _Page) -> list[_Candid
         ink_area = candidate.area
         if _is_blob(candidate, ink_area, page.stroke_width) or _is_line(candidate, page):
             continue
-        if _beside_a_table(candidate, page):
-            continue
         if candidate.height > _EDGE_ELONGATION * candidate.width and _is_page_edge(candidate, page):
             continue
         candidate.mass = _ink_mass(candidate, page)
         if candidate.mass < _min_mean_ink(page) * ink_area:
             continue
         kept.append(candidate)
-    return _drop_small_in_line(kept)
+    return _fit_their_line(kept)
 
 
 def _min_mean_ink(page: _Page) -> float:
@@ -773,14 +846,12 @@ def _is_tight_crop(candidate: _Candidate, page: _Page) -> bool:
 
 
 def _member_mask(candidate: _Candidate, labels: np.ndarray) -> np.ndarray:
+    if candidate.members is not None:
+        return candidate.members
     region = labels[candidate.y : candidate.bottom, candidate.x : candidate.right]
     if len(candidate.labels) == 1:
         return region == candidate.labels[0]
     return np.isin(region, candidate.labels)
-
-
-def _ink_area(candidate: _Candidate, page: _Page) -> int:
-    return int(np.count_nonzero(_member_mask(candidate, page.labels)))
 
 
 def _ink_mass(candidate: _Candidate, page: _Page) -> float:
@@ -822,29 +893,22 @@ def _is_page_edge(candidate: _Candidate, page: _Page) -> bool:
     return abs(left - right) > _EDGE_SIDE_CONTRAST * max(left, right, 1.0)
 
 
-def _beside_a_table(candidate: _Candidate, page: _Page) -> bool:
-    """A candidate along a solid dark region: a piece of the edge of a sheet lying on a table.
+def _fit_their_line(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Drops dots and specks much shorter than the digits beside them, and long thin lines much taller.
 
-    The table itself is solid ink in the mask (or was dropped as touching the frame, but then it
-    is still in the labels); a digit has paper around it, or at most parts of its neighbours.
+    The reference is the median height of the text line, so that one tall stray line (a margin
+    or a page edge) cannot make every digit beside it look like a speck.
     """
-    band = max(2, min(candidate.width, candidate.height) // 3)
-    top, bottom, left, right = candidate.y, candidate.bottom, candidate.x, candidate.right
-    sides = (
-        page.labels[top:bottom, max(0, left - band) : left],
-        page.labels[top:bottom, right : right + band],
-        page.labels[max(0, top - band) : top, left:right],
-        page.labels[bottom : bottom + band, left:right],
-    )
-    return any(side.size and np.count_nonzero(side) > _EDGE_SOLID_SIDE * side.size for side in sides)
-
-
-def _drop_small_in_line(candidates: list[_Candidate]) -> list[_Candidate]:
     kept = []
     for candidate in candidates:
-        neighbours = [other.height for other in candidates if _share_line(candidate, other)]
-        if candidate.height >= _MIN_LINE_HEIGHT_FRACTION * max(neighbours):
-            kept.append(candidate)
+        heights = sorted(other.height for other in candidates if _share_line(candidate, other))
+        typical = heights[len(heights) // 2]
+        if candidate.height < _MIN_LINE_HEIGHT_FRACTION * max(typical, heights[-1] if len(heights) < 3 else 0):
+            continue
+        thin = candidate.height > _EDGE_ELONGATION * candidate.width
+        if thin and len(heights) >= 3 and candidate.height > _MAX_LINE_HEIGHT_RATIO * typical:
+            continue
+        kept.append(candidate)
     return kept
 
 
@@ -950,6 +1014,8 @@ def _source_ink(candidate: _Candidate, page: _Page) -> tuple[np.ndarray, np.ndar
     region = page.background[candidate.y : candidate.bottom, candidate.x : candidate.right]
     background = cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
     ink = _relative_ink(gray, background, page)
+    if not page.dark_on_light:
+        ink = cv2.GaussianBlur(ink, (0, 0), _CHALK_BLUR * scale)
     members = _member_mask(candidate, page.labels).view(np.uint8)
     if page.rules_erased:
         members = _restore_rule_crossings(members, page.raw_mask, candidate)

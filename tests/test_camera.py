@@ -12,7 +12,6 @@ import pytest
 from edge_runtime import camera, constants
 from edge_runtime import reader as reader_module
 
-FALLBACK_MODEL = pathlib.Path("/tmp/exp1/model_int8.tflite")  # A trained model on workstations before packaging.
 SIZE = (640, 480)
 BLANK_FRAME = 5
 # Frame by frame: "3" (frame 5 a blank sheet, a one-frame flicker), then "7", then "42".
@@ -54,10 +53,9 @@ def count_frames(path: pathlib.Path) -> int:
 
 @pytest.fixture(scope="module")
 def model_path() -> pathlib.Path:
-    for path in (reader_module.DEFAULT_MODEL, FALLBACK_MODEL):
-        if path.is_file():
-            return path
-    pytest.skip(f"no model: neither {reader_module.DEFAULT_MODEL} nor {FALLBACK_MODEL} exists")
+    if not reader_module.DEFAULT_MODEL.is_file():
+        pytest.fail(f"the packaged model {reader_module.DEFAULT_MODEL} is missing: scripts/make_default_model.sh makes it")
+    return reader_module.DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")
