@@ -21,7 +21,9 @@ Exit codes:
   0  every input was read (ok, rejected or no digit found)
   1  some inputs could not be read (status error); the others were still read
   2  bad usage: unknown option, missing or invalid model
-  130 interrupted (Ctrl-C); results so far are kept"""
+  130 interrupted (Ctrl-C); results so far are kept
+With --camera: 0 when the video ends, a limit or `q` stops the run; 1 when the
+source cannot be opened or gives no frame; 130 on Ctrl-C; 143 on SIGTERM."""
 
 
 def _parse_range(ctx, param, value):
@@ -70,7 +72,7 @@ def _parse_range(ctx, param, value):
 @click.option("--max-frames", type=click.IntRange(min=1), help="Camera: stop after N frames.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Camera: stop after SECONDS.")
 @click.option("--record", type=click.Path(dir_okay=False), help="Camera: write the annotated video here (.mp4/.avi).")
-@click.option("-v", "--verbose", is_flag=True, help="Say which interpreter and model are used, and timings.")
+@click.option("-v", "--verbose", is_flag=True, help="Say which interpreter and model are used.")
 def main(paths, model, output_format, output, save_overlays, show, workers, single, min_confidence, polarity,
          model_input_range, model_polarity, model_output, camera_source, headless, roi, every, smooth,
          max_frames, duration, record, verbose):

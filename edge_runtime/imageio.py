@@ -63,7 +63,7 @@ class ImageError(ValueError):
 class _Header:
     """What the header of a file says before decoding: pixel size, gray or colour, orientation."""
 
-    __slots__ = ("width", "height", "is_gray", "orientation")
+    __slots__ = ("height", "is_gray", "orientation", "width")
 
     def __init__(self, width: int | None, height: int | None, is_gray: bool = False, orientation: int = 1):
         self.width = width

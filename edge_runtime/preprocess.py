@@ -1,4 +1,24 @@
-"""Finding handwritten digits in photos, scans and tiles and turning each into an MNIST-style 28x28 image."""
+"""Finding handwritten digits in photos, scans and tiles and turning each into an MNIST-style 28x28 image.
+
+Photos and scans go through these stages, at a working resolution of about 320 pixels (the input
+halved until it fits, which OpenCV does fast), so that a 640x480 frame costs about 2 ms:
+
+1. Light: gray is the darkest colour channel (blue and red ink stay dark); polarity comes from how
+   bright the frame and its centre are; the paper (or board) brightness is estimated by a closing
+   (opening) on a copy reduced four more times, and ink is the contrast relative to it, which
+   cancels shadows and uneven light.
+2. Mask: a threshold above the paper's own grain, measured on the paper; ruled and grid lines
+   (long thin straight runs) are erased.
+3. Components: what touches the frame (page edges, tables) or lies off the paper is dropped;
+   pieces of one digit are merged (a 5's detached bar, a digit cut by an erased rule); specks,
+   dots, dashes, blobs and page edges are dropped; touching digits are cut apart.
+4. Order: text lines by vertical overlap, top to bottom, each left to right.
+5. Crops: each digit's own anti-aliased ink, contrast-stretched, fitted into 20x20 and centred by
+   its centre of mass in 28x28, as MNIST was made. Lines of small digits are segmented again from
+   the input at full resolution first.
+
+Small gray tiles (MNIST itself) skip all this: see `extract_digits`.
+"""
 
 from __future__ import annotations
 
@@ -62,6 +82,7 @@ _MAX_ASPECT = 3.0  # width / height: wider candidates are lines or dashes (touch
 _BLOB_FILL = 0.75  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
 _BLOB_MAX_ELONGATION = 2.5  # a solid patch longer than this times its width may be a 1
 _MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see `_is_line`)
+_MIN_STROKE_RATIO = 0.45  # of the page's stroke width: finer strokes are printed lines
 _EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
 _EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
 _MIN_INK_OVER_NOISE = 1.3  # a digit's mean ink must exceed the noise floor by this factor
@@ -359,21 +380,21 @@ class _Candidate:
 
 @dataclasses.dataclass
 class _Page:
-    """What the segmentation stages share about one image."""
+    """What the segmentation stages share about one image; all arrays at working resolution."""
 
     source: np.ndarray  # the image given, gray or BGR
     scale: int  # source pixels per working pixel
-    ink: np.ndarray  # working resolution, uint8, 0 = paper, 255 = full contrast ink
-    background: np.ndarray  # working resolution estimate of the paper (or board) brightness
+    gray: np.ndarray  # before normalising the light
+    ink: np.ndarray  # uint8, 0 = paper, 255 = full-contrast ink
+    background: np.ndarray  # the paper's (or board's) brightness
     dark_on_light: bool
-    threshold: int = 0
-    noise_floor: int = 0
-    stroke_width: float = 2.0
-    labels: np.ndarray | None = None
+    surface_floor: int  # backgrounds darker than this are not paper (dark-on-light only)
+    noise_floor: int = 0  # ink level of the paper's grain
+    threshold: int = 0  # ink level of the mask
+    stroke_width: float = 2.0  # typical, in working pixels
     raw_mask: np.ndarray | None = None  # the thresholded ink before rules were erased
     rules_erased: bool = False
-    surface_floor: int = 0  # backgrounds darker than this are not paper (dark-on-light only)
-    gray: np.ndarray | None = None  # working resolution gray, before normalising the light
+    labels: np.ndarray | None = None  # connected components of the mask without rules
 
 
 def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool = True) -> list[DigitCrop]:
@@ -437,6 +458,7 @@ def _offset(box: tuple[int, int, int, int], dx: int, dy: int) -> tuple[int, int,
 
 
 def _prepare_page(image: np.ndarray, options: PreprocessOptions) -> _Page:
+    """The working copy, its polarity, background and ink map (stage 1 in the module docstring)."""
     work, scale = _halve_until(image, options.work_side)
     gray = _channel_minimum(work) if work.ndim == 3 else work
     dark_on_light, small_background = _polarity_and_background(gray, options.polarity)
@@ -445,13 +467,12 @@ def _prepare_page(image: np.ndarray, options: PreprocessOptions) -> _Page:
         gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY)
         _, small_background = _polarity_and_background(gray, constants.INK_LIGHT_ON_DARK)
     background = _upsample_background(small_background, gray.shape)
-    page = _Page(source=image, scale=scale, ink=gray, background=background, dark_on_light=dark_on_light, gray=gray)
-    page.surface_floor = _surface_floor(small_background, dark_on_light)
-    page.ink = _relative_ink(gray, background, page)
+    surface_floor = _surface_floor(small_background, dark_on_light)
+    ink = _relative_ink(gray, background, dark_on_light, surface_floor)
     if not dark_on_light:
         # Chalk leaves grainy strokes that would threshold into dust; a light blur makes them solid.
-        page.ink = cv2.GaussianBlur(page.ink, (0, 0), _CHALK_BLUR)
-    return page
+        ink = cv2.GaussianBlur(ink, (0, 0), _CHALK_BLUR)
+    return _Page(image, scale, gray, ink, background, dark_on_light, surface_floor)
 
 
 def _surface_floor(small_background: np.ndarray, dark_on_light: bool) -> int:
@@ -463,14 +484,14 @@ def _surface_floor(small_background: np.ndarray, dark_on_light: bool) -> int:
     return max(1, int(_SHADOW_DEPTH * paper))
 
 
-def _relative_ink(gray: np.ndarray, background: np.ndarray, page: _Page) -> np.ndarray:
+def _relative_ink(gray: np.ndarray, background: np.ndarray, dark_on_light: bool, surface_floor: int) -> np.ndarray:
     """Ink contrast 0..255 relative to the local paper (or board), so that shadows do not matter.
 
     Dividing by the background would make every grain of a dark table strong ink: the divisor
-    never drops below the darkest brightness still taken for paper.
+    never drops below `surface_floor`, the darkest brightness still taken for paper.
     """
-    if page.dark_on_light:
-        divisor = cv2.max(background, page.surface_floor)
+    if dark_on_light:
+        divisor = cv2.max(background, surface_floor)
         return cv2.divide(cv2.subtract(background, gray), divisor, scale=255)
     # Chalk never gets near white: full contrast is a fixed step above the board.
     headroom = cv2.min(cv2.max(cv2.bitwise_not(background), 1), _CHALK_FULL_CONTRAST)
@@ -640,7 +661,7 @@ def _straight_runs(mask: np.ndarray, length: tuple[int, int], bridge_x: int, bri
 def _candidates(page: _Page, mask: np.ndarray) -> list[_Candidate]:
     """Connected components that are not specks, largest first, at most `_MAX_CANDIDATES`."""
     # Grana's algorithm is about three times faster than OpenCV's default here.
-    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
     page.labels = labels
     areas = stats[1:, cv2.CC_STAT_AREA]
     min_area = _MIN_AREA
@@ -867,46 +888,67 @@ def _is_blob(candidate: _Candidate, ink_area: int, stroke_width: float) -> bool:
 
 
 def _is_line(candidate: _Candidate, page: _Page) -> bool:
-    """A thin line (a page edge, a stray rule) has about one box width of stroke; digits have two or more.
+    """A line drawn on the page (its edge, a margin, a stray rule) rather than a digit.
 
-    Stroke length is ink area divided by the candidate's own stroke width. A 1 is long for its
-    width; a 7, the least inked of the others, has about two and a half widths.
+    Stroke length is ink area divided by the candidate's own stroke width: a thin line has about
+    one box width of it, digits two or more (a 1 is long for its width; a 7, the least inked of
+    the others, has about two and a half widths). Printed lines are also much finer than the
+    strokes of the writing on the same page.
     """
     members = _member_mask(candidate, page.labels).view(np.uint8)
-    stroke_length = candidate.area / _stroke_width(members)
-    return stroke_length < _MIN_STROKE_PER_WIDTH * candidate.width
+    stroke_width = _stroke_width(members)
+    if stroke_width < _MIN_STROKE_RATIO * page.stroke_width:
+        return True
+    return candidate.area / stroke_width < _MIN_STROKE_PER_WIDTH * candidate.width
 
 
 def _is_page_edge(candidate: _Candidate, page: _Page) -> bool:
     """A long thin stroke with paper on one side and something much darker on the other.
 
-    A 1 has paper on both sides; the edge of a sheet lying on a table has the table on one.
+    A 1 has paper on both sides (the ink of its neighbours does not count); the edge of a sheet
+    lying on a table has the table on one.
     """
-    height, width = page.gray.shape
+    width = page.gray.shape[1]
     reach = max(2, candidate.width)
-    top, bottom = candidate.y, candidate.bottom
-    left_side = page.gray[top:bottom, max(0, candidate.x - 2 * reach) : max(0, candidate.x - reach)]
-    right_side = page.gray[top:bottom, min(width, candidate.right + reach) : min(width, candidate.right + 2 * reach)]
-    if left_side.size == 0 or right_side.size == 0:
-        return True  # a long stroke squeezed against the frame
-    left, right = cv2.mean(left_side)[0], cv2.mean(right_side)[0]
+    rows = slice(candidate.y, candidate.bottom)
+    left_columns = slice(max(0, candidate.x - 2 * reach), max(0, candidate.x - reach))
+    right_columns = slice(min(width, candidate.right + reach), min(width, candidate.right + 2 * reach))
+    left = _paper_brightness(page, rows, left_columns)
+    right = _paper_brightness(page, rows, right_columns)
+    if left is None or right is None:
+        return True  # a long stroke squeezed against the frame, or between other strokes
     return abs(left - right) > _EDGE_SIDE_CONTRAST * max(left, right, 1.0)
 
 
+def _paper_brightness(page: _Page, rows: slice, columns: slice) -> float | None:
+    gray = page.gray[rows, columns]
+    if gray.size == 0:
+        return None
+    paper = cv2.bitwise_not(page.raw_mask[rows, columns])
+    if cv2.countNonZero(paper) == 0:
+        return None
+    return cv2.mean(gray, mask=paper)[0]
+
+
 def _fit_their_line(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Drops dots and specks much shorter than the digits beside them, and long thin lines much taller.
+    """Drops dots and specks much shorter than the digits beside them, and thin lines much taller.
 
     The reference is the median height of the text line, so that one tall stray line (a margin
-    or a page edge) cannot make every digit beside it look like a speck.
+    or a page edge) cannot make every digit beside it look like a speck; a tall thin line alone
+    on its line is compared with the median of the whole page.
     """
+    if not candidates:
+        return candidates
+    page_heights = sorted(candidate.height for candidate in candidates)
+    page_typical = page_heights[len(page_heights) // 2]
     kept = []
     for candidate in candidates:
         heights = sorted(other.height for other in candidates if _share_line(candidate, other))
-        typical = heights[len(heights) // 2]
+        typical = heights[len(heights) // 2] if len(heights) >= 3 else page_typical
         if candidate.height < _MIN_LINE_HEIGHT_FRACTION * max(typical, heights[-1] if len(heights) < 3 else 0):
             continue
         thin = candidate.height > _EDGE_ELONGATION * candidate.width
-        if thin and len(heights) >= 3 and candidate.height > _MAX_LINE_HEIGHT_RATIO * typical:
+        if thin and len(page_heights) >= 2 and candidate.height > _MAX_LINE_HEIGHT_RATIO * typical:
             continue
         kept.append(candidate)
     return kept
@@ -918,6 +960,8 @@ def _share_line(first: _Candidate, second: _Candidate) -> bool:
 
 
 def _most_prominent(candidates: list[_Candidate], page: _Page, options: PreprocessOptions) -> list[_Candidate]:
+    """The `max_digits` with the most ink mass, or with `single` the one digit whose ink mass,
+    weighted down by up to half with its distance from the image centre, is largest."""
     limit = 1 if options.single else options.max_digits
     if len(candidates) <= limit:
         return candidates
@@ -927,8 +971,9 @@ def _most_prominent(candidates: list[_Candidate], page: _Page, options: Preproce
     half_diagonal = 0.5 * math.hypot(width, height)
 
     def score(candidate: _Candidate) -> float:
-        distance = math.hypot(candidate.x + candidate.width / 2 - width / 2, candidate.y + candidate.height / 2 - height / 2)
-        return candidate.mass * (1.0 - 0.5 * distance / half_diagonal)
+        off_x = candidate.x + candidate.width / 2 - width / 2
+        off_y = candidate.y + candidate.height / 2 - height / 2
+        return candidate.mass * (1.0 - 0.5 * math.hypot(off_x, off_y) / half_diagonal)
 
     return [max(candidates, key=score)]
 
@@ -1013,7 +1058,7 @@ def _source_ink(candidate: _Candidate, page: _Page) -> tuple[np.ndarray, np.ndar
     size = (gray.shape[1], gray.shape[0])
     region = page.background[candidate.y : candidate.bottom, candidate.x : candidate.right]
     background = cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
-    ink = _relative_ink(gray, background, page)
+    ink = _relative_ink(gray, background, page.dark_on_light, page.surface_floor)
     if not page.dark_on_light:
         ink = cv2.GaussianBlur(ink, (0, 0), _CHALK_BLUR * scale)
     members = _member_mask(candidate, page.labels).view(np.uint8)

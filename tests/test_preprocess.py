@@ -155,7 +155,7 @@ def test_broken_five_is_one_digit():
     cv2.ellipse(image, (325, 280), (32, 32), 0, -150, 150, INK, 10)  # ... and belly
     crops = extract_digits(image)
     assert len(crops) == 1
-    x, y, width, height = crops[0].box
+    _, y, _, height = crops[0].box
     assert y <= 196 and y + height >= 310  # bar and belly in one box
 
 
@@ -179,6 +179,30 @@ def test_gray_and_bgra_images_are_accepted():
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
     assert len(extract_digits(gray)) == len(extract_digits(bgra)) == 1
+
+
+def test_margin_line_beside_a_number_is_not_a_one():
+    image = paper()
+    cv2.line(image, (80, 0), (80, 479), (120, 120, 230), 2)  # a red margin, top to bottom
+    crops = extract_digits(write(image, "25", (250, 300), scale=3, thickness=9))
+    assert len(crops) == 2
+    assert all(crop.box[0] > 200 for crop in crops)
+
+
+def test_drawn_frame_around_a_digit_is_ignored():
+    image = paper()
+    cv2.rectangle(image, (60, 40), (580, 440), (60, 60, 60), 3)
+    crops = extract_digits(write(image, "8", (280, 300)))
+    assert len(crops) == 1 and crops[0].box[0] > 250
+
+
+def test_small_digits_in_a_big_photo_are_read_at_full_resolution():
+    image = write(paper(1536, 2048), "47", (900, 800), scale=2.2, thickness=6)  # 40 pixels tall
+    crops = extract_digits(image)
+    assert len(crops) == 2
+    for crop in crops:
+        assert_mnist_like(crop)
+        assert 900 <= crop.box[0] <= 1000 and crop.box[3] < 60
 
 
 # --- nothing there ----------------------------------------------------------------------------
@@ -216,6 +240,11 @@ def test_plain_wall_has_no_digit():
 def test_pure_noise_has_no_digit():
     noise = np.random.default_rng(9).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     assert extract_digits(noise) == []
+
+
+@pytest.mark.parametrize("shape", [(5, 1000), (1000, 3), (1, 1), (8, 8), (3, 200, 3), (2000, 7)])
+def test_slivers_have_no_digit(shape):
+    assert extract_digits(np.full(shape, 200, np.uint8)) == []
 
 
 def test_blank_tile_has_no_digit():
@@ -325,7 +354,7 @@ def test_to_mnist_fits_20_pixels_and_centres_the_mass(shape):
     cv2.rectangle(mask, (0, 0), (width - 1, height - 1), 255, max(1, min(shape) // 8))
     result = to_mnist(mask)
     assert result.shape == (28, 28) and result.dtype == np.float32
-    x, y, box_width, box_height = ink_box(result)
+    _, _, box_width, box_height = ink_box(result)
     assert max(box_width, box_height) in (20, 21) and min(box_width, box_height) <= 20
     centre_x, centre_y = centre_of_mass(result)
     assert abs(centre_x - 14) <= 1.0 and abs(centre_y - 14) <= 1.0
