@@ -6,8 +6,7 @@ import os
 
 import click
 
-from exporter.config import ExportConfig
-from exporter.convert import QUANTIZE_MODES
+from exporter.config import QUANTIZE_MODES, ExportConfig
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -44,8 +43,12 @@ def main(model, quantize, calibration_samples, max_drop, out, data_path, seed, r
                               latency_runs=latency_runs)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    from exporter import export
-    from trainer import data
+    try:
+        from exporter import export
+        from trainer import data
+    except ImportError as error:
+        raise click.ClickException(f"digit-export needs TensorFlow ({error}): pip install 'digitkit[train]' "
+                                   f"(in a checkout: pip install '.[train]')") from error
 
     try:
         export.resolve_model_path(config)

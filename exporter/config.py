@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from exporter.convert import QUANTIZE_MODES
+QUANTIZE_MODES = ("int8", "float16", "dynamic", "none")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import constants
-
-QUANTIZE_MODES = ("int8", "float16", "dynamic", "none")
+from exporter.config import QUANTIZE_MODES
 
 
 def convert(model, mode: str, calibration_images: np.ndarray | None = None) -> bytes:

@@ -32,3 +32,18 @@ def test_reading_a_folder_never_imports_tensorflow_or_matplotlib():
     assert "interpreter: ai_edge_litert" in completed.stderr
     rows = [json.loads(line) for line in completed.stdout.splitlines()]
     assert rows and all(row["status"] != "error" for row in rows)
+
+
+def test_training_commands_say_which_install_brings_tensorflow():
+    script = BLOCKER.split("from edge_runtime import cli")[0] + (
+        "from click.testing import CliRunner\n"
+        "from trainer import cli as train_cli\n"
+        "from exporter import cli as export_cli\n"
+        "for command in (train_cli.main, export_cli.main):\n"
+        "    result = CliRunner().invoke(command, [])\n"
+        "    print(result.exit_code, result.output.strip())\n")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
+    lines = completed.stdout.strip().splitlines()
+    assert len(lines) == 2, completed.stderr
+    for line in lines:
+        assert line.startswith("1 Error: digit-") and "pip install 'digitkit[train]'" in line

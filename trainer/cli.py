@@ -41,7 +41,11 @@ def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_pat
             validation_fraction=validation_fraction)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    from trainer import data, report, train  # Imported after parsing, so --help never loads TensorFlow.
+    try:  # Imported after parsing, so --help never loads TensorFlow.
+        from trainer import data, report, train
+    except ImportError as error:
+        raise click.ClickException(f"digit-train needs TensorFlow and Keras ({error}): "
+                                   f"pip install 'digitkit[train]' (in a checkout: pip install '.[train]')") from error
 
     try:
         mnist = data.load_mnist(config.data)
