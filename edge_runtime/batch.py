@@ -107,19 +107,51 @@ def _init_worker(job: BatchJob) -> None:
     _worker_state["job"], _worker_state["reader"] = job, job.make_reader()
 
 
-def _read_one(path: str) -> reader_module.ReadResult:
-    """Reads one file in a worker; any failure becomes an error result naming the file."""
+def _read_chunk(paths: list[str]) -> list[reader_module.ReadResult]:
+    """Reads a chunk of files in a worker: decodes and segments each, then classifies every crop of the
+    chunk in one interpreter call (a per-image call costs about as much again in overhead as the model).
+
+    Any failure becomes an error result naming the file, so one bad file never stops the batch.
+    """
     job, reader = _worker_state["job"], _worker_state["reader"]
     started = time.perf_counter()
+    prepared = [_prepare(reader, path, keep_image=bool(job.overlay_dir)) for path in paths]
+    good = [item for item in prepared if isinstance(item, tuple)]
+    classified = iter(reader.classify([crops for _, _, crops, _ in good], [path for path, *_ in good],
+                                      [shape for _, _, _, shape in good], started))
+    results = []
+    for item in prepared:
+        if not isinstance(item, tuple):
+            results.append(item)
+            continue
+        path, image, _, _ = item
+        result = next(classified)
+        if job.overlay_dir:
+            result = _with_overlay(job.overlay_dir, path, image, result)
+        results.append(_light(result))
+    return results
+
+
+def _prepare(reader, path: str, keep_image: bool):
+    """(path, image or None, crops, shape) for a readable image, else an error result."""
     try:
         image = imageio.load_image(path)
-        result = reader.classify([reader.find(image)], [path], [image.shape[:2]], started)[0]
-        if job.overlay_dir:
-            write_overlay(overlay_path(job.overlay_dir, path), image, result)
+        return path, image if keep_image else None, reader.find(image), image.shape[:2]
     except (ValueError, OSError, cv2.error, MemoryError) as error:  # ImageError is a ValueError.
-        message = str(error) if path in str(error) else f"{path}: {error}"
-        return reader_module.error_result(path, message)
-    return _light(result)
+        return reader_module.error_result(path, _message(path, error))
+
+
+def _with_overlay(overlay_dir: str, path: str, image, result):
+    try:
+        write_overlay(overlay_path(overlay_dir, path), image, result)
+        return result
+    except (ValueError, OSError, cv2.error) as error:
+        return reader_module.error_result(path, _message(path, f"cannot write the overlay: {error}"))
+
+
+def _message(path: str, error) -> str:
+    text = str(error)
+    return text if path in text else f"{path}: {text}"
 
 
 def _light(result: reader_module.ReadResult) -> reader_module.ReadResult:
@@ -129,16 +161,21 @@ def _light(result: reader_module.ReadResult) -> reader_module.ReadResult:
 
 
 def read_files(job: BatchJob, paths: list[str]) -> Iterator[reader_module.ReadResult]:
-    """Reads files in input order, in `job.workers` processes.
+    """Reads files in input order, in `job.workers` processes, a chunk of files at a time.
 
     Yields:
         One result per path, errors included.
     """
-    if job.workers == 1 or len(paths) < 2:
+    # Overlays keep each decoded image until its chunk is classified: smaller chunks bound the memory.
+    largest = 8 if job.overlay_dir else 64
+    size = max(1, min(largest, len(paths) // (job.workers * 32)))
+    chunks = [paths[start:start + size] for start in range(0, len(paths), size)]
+    if job.workers == 1 or len(chunks) < 2:
         _init_worker(job)
-        yield from map(_read_one, paths)
+        for chunk in chunks:
+            yield from _read_chunk(chunk)
         return
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    chunk = max(1, min(64, len(paths) // (job.workers * 8)))
     with context.Pool(job.workers, initializer=_init_worker, initargs=(job,)) as pool:
-        yield from pool.imap(_read_one, paths, chunksize=chunk)
+        for results in pool.imap(_read_chunk, chunks):
+            yield from results

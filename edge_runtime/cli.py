@@ -51,7 +51,7 @@ def _parse_range(ctx, param, value):
 @click.option("--single", is_flag=True, help="Read one digit per image: the most prominent.")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Report less certain digits as rejected instead of trusting them.")
-@click.option("--polarity", type=click.Choice(("auto", "dark-on-light", "light-on-dark")), default="auto",
+@click.option("--polarity", type=click.Choice(constants.INK_POLARITIES), default=constants.INK_AUTO,
               show_default=True, help="Ink in the pictures: pen on paper, or chalk on a board.")
 @click.option("--model-input-range", callback=_parse_range, metavar="BLACK,WHITE",
               help="For models without digitkit metadata: input values of black and white (default 0,1).")

@@ -85,12 +85,19 @@ _MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see
 _MIN_STROKE_RATIO = 0.45  # of the page's stroke width: finer strokes are printed lines
 _EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
 _EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
+_LINE_PIECE_ELONGATION = 3  # height / width: thinner strokes are checked for being part of a long line
+_LINE_SIDE = 4  # working pixels off a line's axis where there is paper, not ink
+_LINE_CONTINUES = 0.25  # of the paper along such a stroke's axis: inked this much, the stroke is a line
 _MIN_INK_OVER_NOISE = 1.3  # a digit's mean ink must exceed the noise floor by this factor
 _MIN_INK_OVER_THRESHOLD = 1.1  # ... and the threshold by this one
 _TIGHT_CROP_MAX_FILL = 0.6  # strokes fill less of their box than shadows and objects do
 _TIGHT_CROP_MAX_CONTACT = 0.2  # of its longer side: a digit touches the frame with stroke ends only
 _SPLIT_ASPECT = 1.25  # width / height: wider components may be digits written touching
 _SPLIT_LINE_WIDTH = 1.6  # ... and so may components this much wider than the line's typical digit
+_NARROW_DIGIT = 0.45  # width / height: narrower candidates (1s) do not set a line's digit width
+_MANY_DIGITS_WIDTH = 1.8  # times the line's digit width: surely several digits, cut through more ink
+_MANY_DIGITS_ASPECT = 1.6  # width / height: ... as is a component this much wider than tall
+_MANY_MAX_CROSSING = 2.5  # stroke widths of ink in the column where such a component is cut
 _SPLIT_MIN_PART = 0.25  # of the height: the narrowest part a cut may leave
 _SPLIT_MIN_HEIGHT = 0.6  # of the height: the shortest part a cut may leave
 _SPLIT_MAX_CROSSING = 1.5  # stroke widths of ink in the column where touching digits are cut
@@ -732,14 +739,17 @@ def _split_touching(candidates: list[_Candidate], page: _Page) -> list[_Candidat
     where two digits barely touch, and only into two parts both nearly as tall as the whole, as a
     4 or a 6 also has columns crossed by a single stroke.
     """
-    result = []
+    result: list[_Candidate] = []
     pending = list(candidates)
     while pending:
         candidate = pending.pop()
         parts = None
-        if _is_wide(candidate, candidates):
+        widths = _line_digit_widths(candidate, result + pending)
+        if widths >= _MANY_DIGITS_WIDTH or candidate.width >= _MANY_DIGITS_ASPECT * candidate.height:
+            parts = _split_once(candidate, page, _MANY_MAX_CROSSING, _SPLIT_MIN_HEIGHT)
+        if parts is None and (widths > _SPLIT_LINE_WIDTH or candidate.width > _SPLIT_ASPECT * candidate.height):
             parts = _split_once(candidate, page, _SPLIT_MAX_CROSSING, _SPLIT_MIN_HEIGHT)
-        elif candidate.width > _TOUCH_ASPECT * candidate.height:
+        if parts is None and candidate.width > _TOUCH_ASPECT * candidate.height:
             parts = _split_once(candidate, page, _TOUCH_MAX_CROSSING, _TOUCH_MIN_HEIGHT)
         if parts is None:
             result.append(candidate)
@@ -748,11 +758,15 @@ def _split_touching(candidates: list[_Candidate], page: _Page) -> list[_Candidat
     return result
 
 
-def _is_wide(candidate: _Candidate, candidates: list[_Candidate]) -> bool:
-    if candidate.width > _SPLIT_ASPECT * candidate.height:
-        return True
-    widths = sorted(other.width for other in candidates if other is not candidate and _share_line(candidate, other))
-    return bool(widths) and candidate.width > _SPLIT_LINE_WIDTH * widths[len(widths) // 2]
+def _line_digit_widths(candidate: _Candidate, others: list[_Candidate]) -> float:
+    """The candidate's width over the typical width of the other digits of its line (its parts cut
+    so far included); 0 when there are none. Narrow strokes (1s) do not set the typical width."""
+    widths = sorted(
+        other.width
+        for other in others
+        if other.width >= _NARROW_DIGIT * other.height and _share_line(candidate, other)
+    )
+    return candidate.width / widths[len(widths) // 2] if widths else 0.0
 
 
 def _split_once(
@@ -816,6 +830,8 @@ def _plausible_digits(candidates: list[_Candidate], page: _Page) -> list[_Candid
         if _is_blob(candidate, ink_area, page.stroke_width) or _is_line(candidate, page):
             continue
         if candidate.height > _EDGE_ELONGATION * candidate.width and _is_page_edge(candidate, page):
+            continue
+        if candidate.height > _LINE_PIECE_ELONGATION * candidate.width and _on_long_line(candidate, page):
             continue
         candidate.mass = _ink_mass(candidate, page)
         if candidate.mass < _min_mean_ink(page) * ink_area:
@@ -902,6 +918,38 @@ def _is_line(candidate: _Candidate, page: _Page) -> bool:
     return candidate.area / stroke_width < _MIN_STROKE_PER_WIDTH * candidate.width
 
 
+def _on_long_line(candidate: _Candidate, page: _Page) -> bool:
+    """A thin piece of a long straight line too tilted (or too broken) to be erased as a rule.
+
+    The piece's own axis is followed across the paper above and below it: a margin line goes on,
+    a 1 ends where it was written.
+    """
+    members = _member_mask(candidate, page.labels).view(np.uint8)
+    moments = cv2.moments(members, binaryImage=True)
+    if moments["m00"] == 0 or moments["mu02"] == 0:
+        return False
+    slope = moments["mu11"] / moments["mu02"]  # dx / dy of the axis
+    centre_x = candidate.x + moments["m10"] / moments["m00"]
+    centre_y = candidate.y + moments["m01"] / moments["m00"]
+    height, width = page.labels.shape
+    rows = np.arange(height)
+    columns = np.rint(centre_x + slope * (rows - centre_y)).astype(np.intp)
+    outside = (rows < candidate.y - _RULE_GAP) | (rows >= candidate.bottom + _RULE_GAP)
+    valid = outside & (columns >= _LINE_SIDE) & (columns < width - _LINE_SIDE)
+    rows, columns = rows[valid], columns[valid]
+    if rows.size < candidate.height:
+        return False
+    on_paper = page.background[rows, columns] >= page.surface_floor
+    rows, columns = rows[on_paper], columns[on_paper]
+    if rows.size < candidate.height:
+        return False
+    # A line is thin: ink on the axis (give or take a pixel) with paper beside it, unlike texture.
+    ink = page.labels > 0
+    on_axis = ink[rows, columns - 1] | ink[rows, columns] | ink[rows, columns + 1]
+    beside = ink[rows, columns - _LINE_SIDE] | ink[rows, columns + _LINE_SIDE]
+    return np.count_nonzero(on_axis & ~beside) >= _LINE_CONTINUES * rows.size
+
+
 def _is_page_edge(candidate: _Candidate, page: _Page) -> bool:
     """A long thin stroke with paper on one side and something much darker on the other.
 
@@ -913,6 +961,11 @@ def _is_page_edge(candidate: _Candidate, page: _Page) -> bool:
     rows = slice(candidate.y, candidate.bottom)
     left_columns = slice(max(0, candidate.x - 2 * reach), max(0, candidate.x - reach))
     right_columns = slice(min(width, candidate.right + reach), min(width, candidate.right + 2 * reach))
+    # Near the frame, the side between the stroke and the frame (but for the stroke's blur) is used.
+    if left_columns.start == left_columns.stop:
+        left_columns = slice(0, max(0, candidate.x - 2))
+    if right_columns.start == right_columns.stop:
+        right_columns = slice(min(width, candidate.right + 2), width)
     left = _paper_brightness(page, rows, left_columns)
     right = _paper_brightness(page, rows, right_columns)
     if left is None or right is None:
@@ -931,21 +984,31 @@ def _paper_brightness(page: _Page, rows: slice, columns: slice) -> float | None:
 
 
 def _fit_their_line(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Drops dots and specks much shorter than the digits beside them, and thin lines much taller.
+    """Drops thin lines much taller than the digits beside them, then dots and specks much shorter.
 
     The reference is the median height of the text line, so that one tall stray line (a margin
-    or a page edge) cannot make every digit beside it look like a speck; a tall thin line alone
-    on its line is compared with the median of the whole page.
+    or a page edge) cannot make every digit beside it look like a speck; a candidate with fewer
+    than two others on its line is compared with the whole page. Tall thin lines go first, with
+    the page's lower median as reference, so that a margin fragment beside a lone digit neither
+    stays nor makes the digit look like a speck.
     """
+    if len(candidates) >= 2:
+        candidates = _drop_by_height(candidates, lower=True, specks=False)
+    return _drop_by_height(candidates, lower=False, specks=True)
+
+
+def _drop_by_height(candidates: list[_Candidate], lower: bool, specks: bool) -> list[_Candidate]:
     if not candidates:
         return candidates
     page_heights = sorted(candidate.height for candidate in candidates)
-    page_typical = page_heights[len(page_heights) // 2]
+    page_typical = page_heights[(len(page_heights) - 1) // 2 if lower else len(page_heights) // 2]
     kept = []
     for candidate in candidates:
         heights = sorted(other.height for other in candidates if _share_line(candidate, other))
         typical = heights[len(heights) // 2] if len(heights) >= 3 else page_typical
-        if candidate.height < _MIN_LINE_HEIGHT_FRACTION * max(typical, heights[-1] if len(heights) < 3 else 0):
+        if specks and candidate.height < _MIN_LINE_HEIGHT_FRACTION * max(
+            typical, heights[-1] if len(heights) < 3 else 0
+        ):
             continue
         thin = candidate.height > _EDGE_ELONGATION * candidate.width
         if thin and len(page_heights) >= 2 and candidate.height > _MAX_LINE_HEIGHT_RATIO * typical:
