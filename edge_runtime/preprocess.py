@@ -70,12 +70,19 @@ _RULE_STROKE_FACTOR = (15, 30)  # horizontal, vertical rules are also this many 
 _RULE_BRIDGE_ALONG = 3  # pixels: gaps this long between the dashes of a faint rule are bridged
 _RULE_BRIDGE_ACROSS = 3  # pixels: thickening a rule this much lets it tilt by about 2 degrees
 _THICK_MARGIN_KERNEL = np.ones((_RULE_BRIDGE_ACROSS, _RULE_BRIDGE_ACROSS), np.uint8)
+_RULE_INK_PERCENTILE = 0.9  # of the erased rule pixels' ink: the level the rules themselves reach
+_RULE_INK_MARGIN = 16  # ink levels above it (at least) ...
+_RULE_INK_SHARE = 0.3  # ... or this share of the way from it to full ink: a pen stroke on a rule
 _RULE_GAP = 2 * _RULE_BRIDGE_ACROSS  # working pixels: an erased rule leaves gaps this much wider than itself
 
 # Components and digits (working-resolution pixels).
 _MIN_AREA = 6  # smaller components are specks
 _MAX_CANDIDATES = 96  # components kept (largest first) before merging, to bound the time
 _MIN_DIGIT_HEIGHT = 7
+_FAINT_JOIN_LEVEL = 0.5  # of the threshold: ink this strong joins side-by-side pieces into one digit
+_FAINT_JOIN_MIN_RATIO = 0.6  # such pieces are about as tall as each other and share most of their rows
+_FAINT_JOIN_MAX_GAP = 0.3  # of the taller one's height: the widest gap between them
+_FAINT_JOIN_MAX_ASPECT = 1.0  # width / height of the joined piece: wider is two digits
 _MIN_LINE_HEIGHT_FRACTION = 0.4  # of the line's typical digit; shorter ones are dots and specks
 _MAX_LINE_HEIGHT_RATIO = 2.0  # thin strokes taller than this times the line's typical digit are lines
 _MAX_ASPECT = 3.0  # width / height: wider candidates are lines or dashes (touching digits stay <= 3)
@@ -85,7 +92,10 @@ _MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see
 _MIN_STROKE_RATIO = 0.45  # of the page's stroke width: finer strokes are printed lines
 _EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
 _EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
+_EDGE_HEIGHT_RATIO = 2.5  # times the lower median height: taller candidates are checked for being a page edge
+_EDGE_REACH = 3  # stroke widths beside such a candidate where its two sides are compared
 _LINE_PIECE_ELONGATION = 3  # height / width: thinner strokes are checked for being part of a long line
+_LINE_TILTS = (0.0, -0.02, 0.02, -0.04, 0.04)  # dx / dy added to a thin piece's own tilt when following it
 _LINE_SIDE = 4  # working pixels off a line's axis where there is paper, not ink
 _LINE_CONTINUES = 0.25  # of the paper along such a stroke's axis: inked this much, the stroke is a line
 _MIN_INK_OVER_NOISE = 1.3  # a digit's mean ink must exceed the noise floor by this factor
@@ -401,6 +411,7 @@ class _Page:
     stroke_width: float = 2.0  # typical, in working pixels
     raw_mask: np.ndarray | None = None  # the thresholded ink before rules were erased
     rules_erased: bool = False
+    rule_ink: int = 256  # ink level clearly darker than the erased rules: pen on a rule (256: none)
     labels: np.ndarray | None = None  # connected components of the mask without rules
 
 
@@ -419,6 +430,7 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool = True) -
     candidates = _candidates(page, mask)
     candidates = _on_the_page(candidates, page)
     candidates = _merge_pieces(candidates, page.stroke_width)
+    candidates = _merge_faint_joins(candidates, page)
     candidates = _plausible_digits(candidates, page)
     if not options.single and candidates:
         candidates = _plausible_digits(_split_touching(candidates, page), page)
@@ -589,9 +601,22 @@ def _ink_mask(page: _Page, options: PreprocessOptions) -> np.ndarray | None:
     side = max(3, int(_MAX_STROKE_FRACTION * min(half.shape)) | 1)
     thick_half = cv2.morphologyEx(half, cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
     thin = cv2.subtract(mask, _upsample(thick_half, mask.shape))
-    page.stroke_width = _stroke_width(thin)
-    cleaned = _remove_rules(mask, half, thick_half, page.stroke_width)
+    # Measured on the paper only: a table's texture is no writing.
+    page.stroke_width = _stroke_width(thin if surface is None else cv2.bitwise_and(thin, surface))
+    cleaned, vertical_rules = _remove_rules(mask, half, thick_half, page.stroke_width)
     page.rules_erased = cleaned is not mask
+    if page.rules_erased:
+        # Only horizontal rules: writing sits on them, and margins are printed darker.
+        erased = cv2.subtract(mask, cleaned)
+        if vertical_rules is not None:
+            erased = cv2.subtract(erased, _upsample(vertical_rules, mask.shape))
+        page.rule_ink = _rule_ink(page.ink, erased)
+        if page.rule_ink <= 255:
+            # Ink much darker than the rules is a pen stroke along a rule (the base of a 2): kept.
+            # Only runs along the rule count: where a line crosses a rule, the overlap is dark too.
+            strokes = cv2.threshold(page.ink, page.rule_ink - 1, 255, cv2.THRESH_BINARY)[1]
+            along = np.ones((1, 2 * int(page.stroke_width) + 3), np.uint8)
+            cleaned = cv2.bitwise_or(cleaned, cv2.morphologyEx(cv2.bitwise_and(erased, strokes), cv2.MORPH_OPEN, along))
     return cleaned
 
 
@@ -636,27 +661,30 @@ def _stroke_width(mask: np.ndarray) -> float:
     return max(1.0, 2.0 * area / max(boundary, 1))
 
 
-def _remove_rules(mask: np.ndarray, half: np.ndarray, thick_half: np.ndarray, stroke_width: float) -> np.ndarray:
+def _remove_rules(
+    mask: np.ndarray, half: np.ndarray, thick_half: np.ndarray, stroke_width: float
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Erases straight runs far longer than any digit stroke: ruled and grid lines.
 
     Works on the half-resolution `half`. It is thickened first so that slightly tilted lines
     (staircases of short runs) and dashed ones (a faint line thresholded in pieces) still contain
     one long straight run. Runs through thick ink (`thick_half`) are kept: they are marker strokes
     (the bar of a 4 written with a felt pen) or table edges, left to the component filters.
+    Returns the mask without rules, and the vertical rules found (at half resolution) or None.
     """
     height, width = half.shape
     horizontal = int(max(_RULE_MIN_FRACTION[0] * width, _RULE_STROKE_FACTOR[0] * stroke_width / 2))
     vertical = int(max(_RULE_MIN_FRACTION[1] * height, _RULE_STROKE_FACTOR[1] * stroke_width / 2))
-    rules = None
+    rules = vertical_rules = None
     if horizontal < width:
         rules = _straight_runs(half, (horizontal, 1), _RULE_BRIDGE_ALONG, _RULE_BRIDGE_ACROSS)
     if vertical < height:
         vertical_rules = _straight_runs(half, (1, vertical), _RULE_BRIDGE_ACROSS, _RULE_BRIDGE_ALONG)
         rules = vertical_rules if rules is None else cv2.bitwise_or(rules, vertical_rules)
     if rules is None or cv2.countNonZero(rules) == 0:
-        return mask
+        return mask, None
     rules = cv2.subtract(rules, cv2.dilate(thick_half, _THICK_MARGIN_KERNEL))
-    return cv2.bitwise_and(mask, cv2.bitwise_not(_upsample(rules, mask.shape)))
+    return cv2.bitwise_and(mask, cv2.bitwise_not(_upsample(rules, mask.shape))), vertical_rules
 
 
 def _straight_runs(mask: np.ndarray, length: tuple[int, int], bridge_x: int, bridge_y: int) -> np.ndarray:
@@ -699,6 +727,54 @@ def _merge_pieces(candidates: list[_Candidate], stroke_width: float) -> list[_Ca
             if merged:
                 break
     return candidates
+
+
+def _merge_faint_joins(candidates: list[_Candidate], page: _Page) -> list[_Candidate]:
+    """Joins side-by-side pieces that fainter ink connects: the two sides of a 0 or an 8 whose
+    hairline top and bottom fell below the threshold, the stem and the bar of a thin-topped 7.
+
+    Digits of a number joined this way are cut apart again where no strong ink joins them, if the
+    joined piece is wider than a digit (see `_split_touching`).
+    """
+    if len(candidates) < 2:
+        return candidates
+    level = max(page.noise_floor + 1, int(_FAINT_JOIN_LEVEL * page.threshold))
+    candidates = sorted(candidates, key=lambda candidate: candidate.x)
+    index = 0
+    while index < len(candidates) - 1:
+        first, second = candidates[index], candidates[index + 1]
+        if _side_by_side(first, second) and _faintly_joined(first, second, page, level):
+            first.absorb(candidates.pop(index + 1))
+            first.members = None
+        else:
+            index += 1
+    return candidates
+
+
+def _side_by_side(first: _Candidate, second: _Candidate) -> bool:
+    shorter, taller = sorted((first.height, second.height))
+    overlap_y = min(first.bottom, second.bottom) - max(first.y, second.y)
+    gap = second.x - first.right
+    return (
+        first.members is None
+        and second.members is None
+        and shorter >= _FAINT_JOIN_MIN_RATIO * taller
+        and overlap_y >= _FAINT_JOIN_MIN_RATIO * shorter
+        and gap <= _FAINT_JOIN_MAX_GAP * taller
+        and max(first.right, second.right) - first.x <= _FAINT_JOIN_MAX_ASPECT * taller
+    )
+
+
+def _faintly_joined(first: _Candidate, second: _Candidate, page: _Page, level: int) -> bool:
+    x, y = first.x, min(first.y, second.y)
+    right, bottom = max(first.right, second.right), max(first.bottom, second.bottom)
+    weak = cv2.threshold(page.ink[y:bottom, x:right], level - 1, 255, cv2.THRESH_BINARY)[1]
+    _, labels = cv2.connectedComponents(weak, connectivity=8)
+    region = page.labels[y:bottom, x:right]
+    first_labels = np.unique(labels[np.isin(region, first.labels)])
+    second_labels = np.unique(labels[np.isin(region, second.labels)])
+    common = np.intersect1d(first_labels, second_labels)
+    return bool(np.count_nonzero(common))
 
 
 def _same_digit(first: _Candidate, second: _Candidate, stroke_width: float) -> bool:
@@ -837,6 +913,13 @@ def _plausible_digits(candidates: list[_Candidate], page: _Page) -> list[_Candid
         if candidate.mass < _min_mean_ink(page) * ink_area:
             continue
         kept.append(candidate)
+    if len(kept) >= 2:
+        # Far taller than the other candidates, with paper on one side only: a page edge that
+        # picked up the ends of grid or ruled lines, however wide that makes it.
+        heights = sorted(candidate.height for candidate in kept)
+        tall = _EDGE_HEIGHT_RATIO * heights[(len(heights) - 1) // 2]
+        reach = max(2, round(_EDGE_REACH * page.stroke_width))
+        kept = [candidate for candidate in kept if candidate.height <= tall or not _is_page_edge(candidate, page, reach)]
     return _fit_their_line(kept)
 
 
@@ -922,7 +1005,8 @@ def _on_long_line(candidate: _Candidate, page: _Page) -> bool:
     """A thin piece of a long straight line too tilted (or too broken) to be erased as a rule.
 
     The piece's own axis is followed across the paper above and below it: a margin line goes on,
-    a 1 ends where it was written.
+    a 1 ends where it was written. A short piece gives its tilt only roughly, so tilts near it are
+    tried too.
     """
     members = _member_mask(candidate, page.labels).view(np.uint8)
     moments = cv2.moments(members, binaryImage=True)
@@ -932,32 +1016,33 @@ def _on_long_line(candidate: _Candidate, page: _Page) -> bool:
     centre_x = candidate.x + moments["m10"] / moments["m00"]
     centre_y = candidate.y + moments["m01"] / moments["m00"]
     height, width = page.labels.shape
-    rows = np.arange(height)
-    columns = np.rint(centre_x + slope * (rows - centre_y)).astype(np.intp)
-    outside = (rows < candidate.y - _RULE_GAP) | (rows >= candidate.bottom + _RULE_GAP)
-    valid = outside & (columns >= _LINE_SIDE) & (columns < width - _LINE_SIDE)
-    rows, columns = rows[valid], columns[valid]
-    if rows.size < candidate.height:
-        return False
-    on_paper = page.background[rows, columns] >= page.surface_floor
-    rows, columns = rows[on_paper], columns[on_paper]
-    if rows.size < candidate.height:
-        return False
-    # A line is thin: ink on the axis (give or take a pixel) with paper beside it, unlike texture.
-    ink = page.labels > 0
-    on_axis = ink[rows, columns - 1] | ink[rows, columns] | ink[rows, columns + 1]
-    beside = ink[rows, columns - _LINE_SIDE] | ink[rows, columns + _LINE_SIDE]
-    return np.count_nonzero(on_axis & ~beside) >= _LINE_CONTINUES * rows.size
+    all_rows = np.arange(height)
+    outside = (all_rows < candidate.y - _RULE_GAP) | (all_rows >= candidate.bottom + _RULE_GAP)
+    labels = page.labels
+    for tilt in _LINE_TILTS:
+        columns = np.rint(centre_x + (slope + tilt) * (all_rows - centre_y)).astype(np.intp)
+        valid = outside & (columns >= _LINE_SIDE) & (columns < width - _LINE_SIDE)
+        rows, columns = all_rows[valid], columns[valid]
+        on_paper = page.background[rows, columns] >= page.surface_floor
+        rows, columns = rows[on_paper], columns[on_paper]
+        if rows.size < candidate.height:
+            continue
+        # A line is thin: ink on the axis (give or take a pixel) with paper beside it, unlike texture.
+        on_axis = (labels[rows, columns - 1] > 0) | (labels[rows, columns] > 0) | (labels[rows, columns + 1] > 0)
+        beside = (labels[rows, columns - _LINE_SIDE] > 0) | (labels[rows, columns + _LINE_SIDE] > 0)
+        if np.count_nonzero(on_axis & ~beside) >= _LINE_CONTINUES * rows.size:
+            return True
+    return False
 
 
-def _is_page_edge(candidate: _Candidate, page: _Page) -> bool:
+def _is_page_edge(candidate: _Candidate, page: _Page, reach: int | None = None) -> bool:
     """A long thin stroke with paper on one side and something much darker on the other.
 
     A 1 has paper on both sides (the ink of its neighbours does not count); the edge of a sheet
     lying on a table has the table on one.
     """
     width = page.gray.shape[1]
-    reach = max(2, candidate.width)
+    reach = max(2, candidate.width) if reach is None else reach
     rows = slice(candidate.y, candidate.bottom)
     left_columns = slice(max(0, candidate.x - 2 * reach), max(0, candidate.x - reach))
     right_columns = slice(min(width, candidate.right + reach), min(width, candidate.right + 2 * reach))
@@ -1084,7 +1169,7 @@ def _crop(candidate: _Candidate, page: _Page) -> np.ndarray:
         ink = page.ink[candidate.y : candidate.bottom, candidate.x : candidate.right]
         members = _member_mask(candidate, page.labels).view(np.uint8)
         if page.rules_erased:
-            members = _restore_rule_crossings(members, page.raw_mask, candidate)
+            members = _restore_rule_crossings(members, page, candidate)
     # The dilated member mask keeps the soft edges below the threshold but not the neighbours' ink.
     digit = cv2.bitwise_and(ink, ink, mask=cv2.dilate(members, None))
     level = _stroke_level(ink, members)
@@ -1095,15 +1180,31 @@ def _crop(candidate: _Candidate, page: _Page) -> np.ndarray:
     return _thicken_if_thin(mnist, _stroke_width(members) * constants.DIGIT_BOX / max(members.shape))
 
 
-def _restore_rule_crossings(members: np.ndarray, raw_mask: np.ndarray, candidate: _Candidate) -> np.ndarray:
+def _restore_rule_crossings(members: np.ndarray, page: _Page, candidate: _Candidate) -> np.ndarray:
     """Gives back the stroke pixels that erasing a rule took, where the stroke crosses the rule.
 
     Growing the digit only vertically reaches across a horizontal rule where a stroke continues on
-    the other side, without taking in the rule's length between strokes.
+    the other side, without taking in the rule's length between strokes. Where a stroke runs
+    along a rule (the base of a 2 written on the line), the ink is darker than the rule alone:
+    such pixels come back too.
     """
-    raw = raw_mask[candidate.y : candidate.bottom, candidate.x : candidate.right]
+    rows, columns = slice(candidate.y, candidate.bottom), slice(candidate.x, candidate.right)
+    raw = page.raw_mask[rows, columns].view(np.uint8) & 1
     across = cv2.dilate(members, _CROSSING_KERNEL)
-    return cv2.bitwise_or(members, cv2.bitwise_and(across, raw.view(np.uint8) & 1))
+    restored = cv2.bitwise_or(members, cv2.bitwise_and(across, raw))
+    if page.rule_ink <= 255:
+        darker = (page.ink[rows, columns] >= page.rule_ink).view(np.uint8)
+        restored = cv2.bitwise_or(restored, cv2.bitwise_and(raw, darker))
+    return restored
+
+
+def _rule_ink(ink: np.ndarray, rules: np.ndarray) -> int:
+    """An ink level that rule pixels rarely reach: their 90th percentile, plus a margin."""
+    cumulative = np.cumsum(cv2.calcHist([ink], [0], rules, [256], [0, 256]).ravel())
+    if cumulative[-1] == 0:
+        return 256
+    level = int(np.searchsorted(cumulative, _RULE_INK_PERCENTILE * cumulative[-1]))
+    return level + max(_RULE_INK_MARGIN, int(_RULE_INK_SHARE * (255 - level)))
 
 
 def _stroke_level(ink: np.ndarray, members: np.ndarray) -> float:
@@ -1126,7 +1227,7 @@ def _source_ink(candidate: _Candidate, page: _Page) -> tuple[np.ndarray, np.ndar
         ink = cv2.GaussianBlur(ink, (0, 0), _CHALK_BLUR * scale)
     members = _member_mask(candidate, page.labels).view(np.uint8)
     if page.rules_erased:
-        members = _restore_rule_crossings(members, page.raw_mask, candidate)
+        members = _restore_rule_crossings(members, page, candidate)
     members = cv2.resize(members, size, interpolation=cv2.INTER_NEAREST)
     near = cv2.dilate(members, None, iterations=scale)
     return ink, cv2.bitwise_and(near, (ink > page.threshold).view(np.uint8))

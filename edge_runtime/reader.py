@@ -159,7 +159,8 @@ class DigitReader:
         """The digits' crops in reading order (no model involved)."""
         return preprocess.extract_digits(image, self._preprocess_options)
 
-    def classify(self, crops_per_image, sources, shapes, started: float | None = None) -> list[ReadResult]:
+    def classify(self, crops_per_image, sources, shapes, started: float | None = None,
+                 keep_details: bool = True) -> list[ReadResult]:
         """Classifies the crops of several images in one batched interpreter call.
 
         Args:
@@ -167,24 +168,27 @@ class DigitReader:
             sources: For each image, its name.
             shapes: For each image, its (height, width).
             started: perf_counter() when work on these images began, for `seconds`.
+            keep_details: Keep each digit's crop and probabilities; batches drop them, so that results
+                cross process boundaries cheaply.
         """
         started = time.perf_counter() if started is None else started
         flat = [crop for crops in crops_per_image for crop in crops]
         probabilities = self.classifier.classify(np.stack([crop.image for crop in flat])) if flat else None
         results, cursor = [], 0
         elapsed = (time.perf_counter() - started) / max(1, len(crops_per_image))
+        labels, threshold = self.classifier.description.labels, self.options.min_confidence
         for crops, source, shape in zip(crops_per_image, sources, shapes):
-            digits = [self._digit(crop, probabilities[cursor + index]) for index, crop in enumerate(crops)]
-            cursor += len(crops)
-            results.append(_result(tuple(digits), source, tuple(int(v) for v in shape[:2]), elapsed))
+            digits = []
+            for crop in crops:
+                row = probabilities[cursor]
+                cursor += 1
+                best = int(row.argmax())
+                confidence = float(row[best])
+                digits.append(Digit(labels[best], confidence, tuple(int(v) for v in crop.box),
+                                    row if keep_details else None, crop.image if keep_details else None,
+                                    crop.line, confidence >= threshold))
+            results.append(_result(tuple(digits), source, (int(shape[0]), int(shape[1])), elapsed))
         return results
-
-    def _digit(self, crop: preprocess.DigitCrop, probabilities: np.ndarray) -> Digit:
-        best = int(np.argmax(probabilities))
-        confidence = float(probabilities[best])
-        return Digit(label=self.classifier.description.labels[best], confidence=confidence,
-                     box=tuple(int(v) for v in crop.box), probabilities=probabilities, crop=crop.image,
-                     line=crop.line, accepted=confidence >= self.options.min_confidence)
 
 
 def _result(digits: tuple[Digit, ...], source: str, shape: tuple[int, int], seconds: float) -> ReadResult:

@@ -116,11 +116,13 @@ def time_process(camera, overlay, reader, frames, runs: int) -> dict:
 
 
 def time_display(camera, reader, frames, runs: int) -> dict:
+    from edge_runtime import live_view
+
     processor = camera.FrameProcessor(reader, smooth=5)
     shown = [processor.process(frame, "30.0 FPS") for frame in frames]
     figures = {}
     for name, blit in (("blit", True), ("full redraw", False)):
-        view = camera.LiveView(blit=blit)
+        view = live_view.LiveView(blit=blit)
         try:
             def show(index):
                 reading, image = shown[index % len(shown)]
@@ -133,12 +135,12 @@ def time_display(camera, reader, frames, runs: int) -> dict:
             figures[name] = round(runs / (time.perf_counter() - started), 1)
         finally:
             view.close()
-    original = camera._frame_image_class
+    original = live_view._frame_image_class
     from matplotlib.image import AxesImage
 
-    camera._frame_image_class = lambda: AxesImage  # Matplotlib's own float resampling, for comparison.
+    live_view._frame_image_class = lambda: AxesImage  # Matplotlib's own float resampling, for comparison.
     try:
-        view = camera.LiveView(blit=True)
+        view = live_view.LiveView(blit=True)
         view.update(shown[0][1], shown[0][0], 30.0)
         started = time.perf_counter()
         for index in range(runs // 4):
@@ -147,8 +149,8 @@ def time_display(camera, reader, frames, runs: int) -> dict:
         figures["blit, stock AxesImage"] = round(runs // 4 / (time.perf_counter() - started), 1)
         view.close()
     finally:
-        camera._frame_image_class = original
-    view = camera.LiveView(blit=True)
+        live_view._frame_image_class = original
+    view = live_view.LiveView(blit=True)
     try:  # The whole live step: read, overlay and show.
         started = time.perf_counter()
         for index in range(runs):
@@ -204,9 +206,11 @@ def measure_memory(camera, reader, frames, count: int) -> dict:
 
 def measure_view_memory(camera, reader, frames, count: int) -> dict:
     """RSS growth of the live view itself (blitting under Agg) over `count` frames, after a warm-up."""
+    from edge_runtime import live_view
+
     processor = camera.FrameProcessor(reader, smooth=5)
     shown = [processor.process(frame, "30.0 FPS") for frame in frames]
-    view = camera.LiveView(blit=True)
+    view = live_view.LiveView(blit=True)
     try:
         for index in range(count + 200):
             if index == 200:

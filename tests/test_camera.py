@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_runtime import camera, constants
+from edge_runtime import camera, constants, live_view
 from edge_runtime import reader as reader_module
 
 SIZE = (640, 480)
@@ -312,7 +312,7 @@ def agg():
     matplotlib = pytest.importorskip("matplotlib")
     previous = matplotlib.get_backend()
     matplotlib.use("Agg")
-    assert not camera.is_interactive_backend()
+    assert not live_view.is_interactive_backend()
     yield
     from matplotlib import pyplot
 
@@ -322,7 +322,7 @@ def agg():
 
 def test_live_view_shows_frames_and_the_number(reader, agg):
     processor = camera.FrameProcessor(reader, smooth=1)
-    view = camera.LiveView()
+    view = live_view.LiveView()
     try:
         for text in ("3", "42"):
             reading, image = processor.process(paper(text), caption="30 FPS")
@@ -345,12 +345,12 @@ def test_live_view_shows_frames_and_the_number(reader, agg):
 
 
 def test_live_run_under_agg_with_snapshot_and_quit_keys(reader, video, out, agg, monkeypatch, capsys):
-    class ScriptedView(camera.LiveView):
+    class ScriptedView(live_view.LiveView):
         def update(self, image, reading, fps):
             super().update(image, reading, fps)
             self.press({12: "s", 15: "q"}.get(self.frames_shown, ""))
 
-    monkeypatch.setattr(camera, "LiveView", ScriptedView)
+    monkeypatch.setattr(live_view, "LiveView", ScriptedView)
     options = camera.CameraOptions(source=str(video), overlay_dir=str(out), smooth=1)
     assert camera.run(reader, options) == 0
     err = capsys.readouterr().err

@@ -136,15 +136,21 @@ def test_missing_path_and_broken_symlink_are_reported(tmp_path):
 
 
 def test_unreadable_folder_is_reported_and_the_batch_goes_on(tmp_path, monkeypatch):
-    real_walk = os.walk
+    # Root reads any folder, so the refusal is simulated where the walk asks the OS.
+    locked = tmp_path / "scans" / "locked"
+    locked.mkdir(parents=True)
+    shutil.copy(SAMPLES / "year_2024.jpg", tmp_path / "scans" / "year_2024.jpg")
+    real_scandir = os.scandir
 
-    def walk_with_a_locked_folder(top, onerror=None, **kwargs):
-        onerror(PermissionError(13, "Permission denied", str(top) + "/locked"))
-        yield from real_walk(top, onerror=onerror, **kwargs)
+    def scandir(path):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
 
-    monkeypatch.setattr(batch.os, "walk", walk_with_a_locked_folder)
-    files, problems = batch.discover([SAMPLES])
-    assert files and "locked: cannot read folder (Permission denied)" in problems[0].error
+    monkeypatch.setattr(batch.os, "scandir", scandir)
+    files, problems = batch.discover([tmp_path / "scans"])
+    assert [os.path.basename(path) for path in files] == ["year_2024.jpg"]
+    assert problems[0].status == "error" and "locked: cannot read folder (Permission denied)" in problems[0].error
 
 
 def test_show_draws_the_reading_figure(monkeypatch):

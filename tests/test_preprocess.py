@@ -189,6 +189,56 @@ def test_margin_line_beside_a_number_is_not_a_one():
     assert all(crop.box[0] > 200 for crop in crops)
 
 
+def tilted_ruled_page(tilt: float = 0.08) -> np.ndarray:
+    """Blue rules and a red margin tilted by about 5 degrees (too much to be erased as a rule), broken
+    where the rules cross it, as a thresholded faint margin is."""
+    image = paper(shadow=0.2)
+    for y in range(40, 480, 40):
+        cv2.line(image, (0, y), (639, y), (200, 160, 120), 2)
+    for top in range(0, 480, 40):
+        start = (int(70 + tilt * (top + 6)), top + 6)
+        end = (int(70 + tilt * (top + 34)), top + 34)
+        cv2.line(image, start, end, (150, 150, 235), 2)
+    return image
+
+
+def test_tilted_margin_pieces_are_not_ones():
+    image = write(tilted_ruled_page(), "4", (300, 270))
+    crops = extract_digits(image)
+    assert len(crops) == 1 and crops[0].box[0] > 250
+    assert extract_digits(tilted_ruled_page()) == []
+
+
+def test_lone_digit_beside_a_tall_margin_piece_is_kept():
+    image = paper(shadow=0.2)
+    cv2.line(image, (60, 200), (62, 420), (60, 60, 60), 2)  # a long thin stray line, below the digit's line
+    write(image, "3", (300, 150), scale=2.5, thickness=7)
+    crops = extract_digits(image)
+    assert len(crops) == 1 and crops[0].box[0] > 250
+
+
+def test_base_of_a_digit_written_on_a_rule_is_kept():
+    image = paper(shadow=0.2)
+    for y in range(40, 480, 40):
+        cv2.line(image, (0, y), (639, y), (215, 185, 160), 2)  # faint blue rules
+    cv2.line(image, (280, 200), (340, 200), INK, 7)  # a stroke lying on the rule at y = 200
+    cv2.line(image, (280, 200), (330, 140), INK, 7)  # the diagonal of a Z-like digit above it
+    crops = extract_digits(image)
+    assert len(crops) == 1
+    x, y, width, height = crops[0].box
+    assert y + height >= 200 and width >= 55  # the base along the rule is part of the digit
+    assert crops[0].image[20:26].max() > 0.5  # and of its crop
+
+
+def test_number_written_as_one_stroke_is_cut_into_its_digits():
+    image = paper(shadow=0.2)
+    write(image, "7", (180, 300), scale=4, thickness=10)
+    write(image, "00", (300, 300), scale=4, thickness=10)
+    cv2.line(image, (370, 270), (400, 270), INK, 10)  # the two 0s joined by a pen stroke
+    crops = extract_digits(image)
+    assert len(crops) == 3
+
+
 def test_drawn_frame_around_a_digit_is_ignored():
     image = paper()
     cv2.rectangle(image, (60, 40), (580, 440), (60, 60, 60), 3)

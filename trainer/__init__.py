@@ -1,0 +1,1 @@
+"""digitkit trainer: trains and evaluates the digit CNN on MNIST (`digit-train`)."""
