@@ -8,10 +8,13 @@ halved until it fits, which OpenCV does fast), so that a 640x480 frame costs abo
    (opening) on a copy reduced four more times, and ink is the contrast relative to it, which
    cancels shadows and uneven light.
 2. Mask: a threshold above the paper's own grain, measured on the paper; ruled and grid lines
-   (long thin straight runs) are erased.
+   (long thin straight runs) are erased, but for ink much darker than the rules running along them
+   (the base of a 2 written on the line).
 3. Components: what touches the frame (page edges, tables) or lies off the paper is dropped;
-   pieces of one digit are merged (a 5's detached bar, a digit cut by an erased rule); specks,
-   dots, dashes, blobs and page edges are dropped; touching digits are cut apart.
+   pieces of one digit are merged (a 5's detached bar, a digit cut by an erased rule, the sides of
+   a 0 joined by fainter ink); specks, dots, dashes, blobs, page edges and pieces of long tilted
+   lines (margins) are dropped; touching digits are cut apart, through more ink when a component
+   is several digits wide.
 4. Order: text lines by vertical overlap, top to bottom, each left to right.
 5. Crops: each digit's own anti-aliased ink, contrast-stretched, fitted into 20x20 and centred by
    its centre of mass in 28x28, as MNIST was made. Lines of small digits are segmented again from
@@ -79,6 +82,8 @@ _RULE_GAP = 2 * _RULE_BRIDGE_ACROSS  # working pixels: an erased rule leaves gap
 _MIN_AREA = 6  # smaller components are specks
 _MAX_CANDIDATES = 96  # components kept (largest first) before merging, to bound the time
 _MIN_DIGIT_HEIGHT = 7
+_LINE_ASPECT = 4  # width / height: a piece this flat ...
+_LINE_OVERHANG = 2.5  # ... and this many times wider than the piece it would join is a line, not a bar
 _FAINT_JOIN_LEVEL = 0.5  # of the threshold: ink this strong joins side-by-side pieces into one digit
 _FAINT_JOIN_MIN_RATIO = 0.6  # such pieces are about as tall as each other and share most of their rows
 _FAINT_JOIN_MAX_GAP = 0.3  # of the taller one's height: the widest gap between them
@@ -93,6 +98,7 @@ _MIN_STROKE_RATIO = 0.45  # of the page's stroke width: finer strokes are printe
 _EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
 _EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
 _EDGE_HEIGHT_RATIO = 2.5  # times the lower median height: taller candidates are checked for being a page edge
+_EDGE_MAX_FILL = 0.1  # of the box: candidates with less ink are checked for being a page edge too
 _EDGE_REACH = 3  # stroke widths beside such a candidate where its two sides are compared
 _LINE_PIECE_ELONGATION = 3  # height / width: thinner strokes are checked for being part of a long line
 _LINE_TILTS = (0.0, -0.02, 0.02, -0.04, 0.04)  # dx / dy added to a thin piece's own tilt when following it
@@ -413,6 +419,7 @@ class _Page:
     rules_erased: bool = False
     rule_ink: int = 256  # ink level clearly darker than the erased rules: pen on a rule (256: none)
     labels: np.ndarray | None = None  # connected components of the mask without rules
+    mask: np.ndarray | None = None  # the mask without rules (0 or 255)
 
 
 def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool = True) -> list[DigitCrop]:
@@ -603,20 +610,22 @@ def _ink_mask(page: _Page, options: PreprocessOptions) -> np.ndarray | None:
     thin = cv2.subtract(mask, _upsample(thick_half, mask.shape))
     # Measured on the paper only: a table's texture is no writing.
     page.stroke_width = _stroke_width(thin if surface is None else cv2.bitwise_and(thin, surface))
-    cleaned, vertical_rules = _remove_rules(mask, half, thick_half, page.stroke_width)
+    cleaned = _remove_rules(mask, half, thick_half, page.stroke_width)
     page.rules_erased = cleaned is not mask
     if page.rules_erased:
-        # Only horizontal rules: writing sits on them, and margins are printed darker.
         erased = cv2.subtract(mask, cleaned)
-        if vertical_rules is not None:
-            erased = cv2.subtract(erased, _upsample(vertical_rules, mask.shape))
         page.rule_ink = _rule_ink(page.ink, erased)
         if page.rule_ink <= 255:
             # Ink much darker than the rules is a pen stroke along a rule (the base of a 2): kept.
             # Only runs along the rule count: where a line crosses a rule, the overlap is dark too.
             strokes = cv2.threshold(page.ink, page.rule_ink - 1, 255, cv2.THRESH_BINARY)[1]
-            along = np.ones((1, 2 * int(page.stroke_width) + 3), np.uint8)
-            cleaned = cv2.bitwise_or(cleaned, cv2.morphologyEx(cv2.bitwise_and(erased, strokes), cv2.MORPH_OPEN, along))
+            strokes = cv2.bitwise_and(erased, strokes)
+            x, y, width, height = cv2.boundingRect(strokes)  # few pixels, where digits are: a small region
+            if width > 0:
+                along = np.ones((1, 2 * int(page.stroke_width) + 3), np.uint8)
+                region = (slice(y, y + height), slice(x, x + width))
+                runs = cv2.morphologyEx(strokes[region], cv2.MORPH_OPEN, along)
+                cleaned[region] |= runs
     return cleaned
 
 
@@ -661,30 +670,27 @@ def _stroke_width(mask: np.ndarray) -> float:
     return max(1.0, 2.0 * area / max(boundary, 1))
 
 
-def _remove_rules(
-    mask: np.ndarray, half: np.ndarray, thick_half: np.ndarray, stroke_width: float
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _remove_rules(mask: np.ndarray, half: np.ndarray, thick_half: np.ndarray, stroke_width: float) -> np.ndarray:
     """Erases straight runs far longer than any digit stroke: ruled and grid lines.
 
     Works on the half-resolution `half`. It is thickened first so that slightly tilted lines
     (staircases of short runs) and dashed ones (a faint line thresholded in pieces) still contain
     one long straight run. Runs through thick ink (`thick_half`) are kept: they are marker strokes
     (the bar of a 4 written with a felt pen) or table edges, left to the component filters.
-    Returns the mask without rules, and the vertical rules found (at half resolution) or None.
     """
     height, width = half.shape
     horizontal = int(max(_RULE_MIN_FRACTION[0] * width, _RULE_STROKE_FACTOR[0] * stroke_width / 2))
     vertical = int(max(_RULE_MIN_FRACTION[1] * height, _RULE_STROKE_FACTOR[1] * stroke_width / 2))
-    rules = vertical_rules = None
+    rules = None
     if horizontal < width:
         rules = _straight_runs(half, (horizontal, 1), _RULE_BRIDGE_ALONG, _RULE_BRIDGE_ACROSS)
     if vertical < height:
         vertical_rules = _straight_runs(half, (1, vertical), _RULE_BRIDGE_ACROSS, _RULE_BRIDGE_ALONG)
         rules = vertical_rules if rules is None else cv2.bitwise_or(rules, vertical_rules)
     if rules is None or cv2.countNonZero(rules) == 0:
-        return mask, None
+        return mask
     rules = cv2.subtract(rules, cv2.dilate(thick_half, _THICK_MARGIN_KERNEL))
-    return cv2.bitwise_and(mask, cv2.bitwise_not(_upsample(rules, mask.shape))), vertical_rules
+    return cv2.bitwise_and(mask, cv2.bitwise_not(_upsample(rules, mask.shape)))
 
 
 def _straight_runs(mask: np.ndarray, length: tuple[int, int], bridge_x: int, bridge_y: int) -> np.ndarray:
@@ -698,6 +704,7 @@ def _candidates(page: _Page, mask: np.ndarray) -> list[_Candidate]:
     # Grana's algorithm is about three times faster than OpenCV's default here.
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
     page.labels = labels
+    page.mask = mask
     areas = stats[1:, cv2.CC_STAT_AREA]
     min_area = _MIN_AREA
     keep = np.flatnonzero(areas >= min_area) + 1
@@ -785,6 +792,9 @@ def _same_digit(first: _Candidate, second: _Candidate, stroke_width: float) -> b
         return True  # mostly inside the other's box: a stroke of the same digit
     if overlap_x < 0.5 * min(first.width, second.width):
         return False
+    line, other = (first, second) if first.width * second.height > second.width * first.height else (second, first)
+    if line.width > _LINE_ASPECT * line.height and line.width > _LINE_OVERHANG * other.width:
+        return False  # a stroke of a digit is never that long beside the rest: a line under or over it
     gap = -overlap_y
     tallest = max(first.height, second.height)
     union = max(first.bottom, second.bottom) - min(first.y, second.y)
@@ -913,13 +923,18 @@ def _plausible_digits(candidates: list[_Candidate], page: _Page) -> list[_Candid
         if candidate.mass < _min_mean_ink(page) * ink_area:
             continue
         kept.append(candidate)
-    if len(kept) >= 2:
-        # Far taller than the other candidates, with paper on one side only: a page edge that
-        # picked up the ends of grid or ruled lines, however wide that makes it.
+    if kept:
+        # Far taller than the other candidates (or mostly empty), with paper on one side only: a
+        # page edge that picked up the ends of grid or ruled lines, however wide that makes it.
         heights = sorted(candidate.height for candidate in kept)
-        tall = _EDGE_HEIGHT_RATIO * heights[(len(heights) - 1) // 2]
+        tall = _EDGE_HEIGHT_RATIO * heights[(len(heights) - 1) // 2] if len(kept) >= 2 else math.inf
         reach = max(2, round(_EDGE_REACH * page.stroke_width))
-        kept = [candidate for candidate in kept if candidate.height <= tall or not _is_page_edge(candidate, page, reach)]
+        kept = [
+            candidate
+            for candidate in kept
+            if (candidate.height <= tall and candidate.area >= _EDGE_MAX_FILL * candidate.width * candidate.height)
+            or not _is_page_edge(candidate, page, reach)
+        ]
     return _fit_their_line(kept)
 
 
@@ -1016,23 +1031,20 @@ def _on_long_line(candidate: _Candidate, page: _Page) -> bool:
     centre_x = candidate.x + moments["m10"] / moments["m00"]
     centre_y = candidate.y + moments["m01"] / moments["m00"]
     height, width = page.labels.shape
-    all_rows = np.arange(height)
-    outside = (all_rows < candidate.y - _RULE_GAP) | (all_rows >= candidate.bottom + _RULE_GAP)
-    labels = page.labels
-    for tilt in _LINE_TILTS:
-        columns = np.rint(centre_x + (slope + tilt) * (all_rows - centre_y)).astype(np.intp)
-        valid = outside & (columns >= _LINE_SIDE) & (columns < width - _LINE_SIDE)
-        rows, columns = all_rows[valid], columns[valid]
-        on_paper = page.background[rows, columns] >= page.surface_floor
-        rows, columns = rows[on_paper], columns[on_paper]
-        if rows.size < candidate.height:
-            continue
-        # A line is thin: ink on the axis (give or take a pixel) with paper beside it, unlike texture.
-        on_axis = (labels[rows, columns - 1] > 0) | (labels[rows, columns] > 0) | (labels[rows, columns + 1] > 0)
-        beside = (labels[rows, columns - _LINE_SIDE] > 0) | (labels[rows, columns + _LINE_SIDE] > 0)
-        if np.count_nonzero(on_axis & ~beside) >= _LINE_CONTINUES * rows.size:
-            return True
-    return False
+    rows = np.arange(height)
+    tilts = np.asarray(_LINE_TILTS)[:, np.newaxis]
+    columns = np.rint(centre_x + (slope + tilts) * (rows - centre_y)).astype(np.intp)  # a row of columns per tilt
+    outside = (rows < candidate.y - _RULE_GAP) | (rows >= candidate.bottom + _RULE_GAP)
+    valid = outside & (columns >= _LINE_SIDE) & (columns < width - _LINE_SIDE)
+    columns = np.clip(columns, _LINE_SIDE, width - _LINE_SIDE - 1)
+    valid &= page.background[rows, columns] >= page.surface_floor  # on the paper
+    inked = page.mask
+    # A line is thin: ink on the axis (give or take a pixel) with paper beside it, unlike texture.
+    on_axis = inked[rows, columns - 1] | inked[rows, columns] | inked[rows, columns + 1]
+    beside = inked[rows, columns - _LINE_SIDE] | inked[rows, columns + _LINE_SIDE]
+    followed = np.count_nonzero(valid, axis=1)
+    continued = np.count_nonzero(valid & on_axis & ~beside, axis=1)
+    return bool(np.any((followed >= candidate.height) & (continued >= _LINE_CONTINUES * followed)))
 
 
 def _is_page_edge(candidate: _Candidate, page: _Page, reach: int | None = None) -> bool:
@@ -1077,7 +1089,7 @@ def _fit_their_line(candidates: list[_Candidate]) -> list[_Candidate]:
     the page's lower median as reference, so that a margin fragment beside a lone digit neither
     stays nor makes the digit look like a speck.
     """
-    if len(candidates) >= 2:
+    if len(candidates) >= 2 and any(_is_thin(candidate) for candidate in candidates):
         candidates = _drop_by_height(candidates, lower=True, specks=False)
     return _drop_by_height(candidates, lower=False, specks=True)
 
@@ -1095,11 +1107,14 @@ def _drop_by_height(candidates: list[_Candidate], lower: bool, specks: bool) -> 
             typical, heights[-1] if len(heights) < 3 else 0
         ):
             continue
-        thin = candidate.height > _EDGE_ELONGATION * candidate.width
-        if thin and len(page_heights) >= 2 and candidate.height > _MAX_LINE_HEIGHT_RATIO * typical:
+        if _is_thin(candidate) and len(page_heights) >= 2 and candidate.height > _MAX_LINE_HEIGHT_RATIO * typical:
             continue
         kept.append(candidate)
     return kept
+
+
+def _is_thin(candidate: _Candidate) -> bool:
+    return candidate.height > _EDGE_ELONGATION * candidate.width
 
 
 def _share_line(first: _Candidate, second: _Candidate) -> bool:
@@ -1200,7 +1215,8 @@ def _restore_rule_crossings(members: np.ndarray, page: _Page, candidate: _Candid
 
 def _rule_ink(ink: np.ndarray, rules: np.ndarray) -> int:
     """An ink level that rule pixels rarely reach: their 90th percentile, plus a margin."""
-    cumulative = np.cumsum(cv2.calcHist([ink], [0], rules, [256], [0, 256]).ravel())
+    # Every other row is plenty for a percentile; bincount is faster than calcHist with a mask here.
+    cumulative = np.cumsum(np.bincount(ink[::2][rules[::2].view(bool)], minlength=256))
     if cumulative[-1] == 0:
         return 256
     level = int(np.searchsorted(cumulative, _RULE_INK_PERCENTILE * cumulative[-1]))

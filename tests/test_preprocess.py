@@ -225,7 +225,7 @@ def test_base_of_a_digit_written_on_a_rule_is_kept():
     cv2.line(image, (280, 200), (330, 140), INK, 7)  # the diagonal of a Z-like digit above it
     crops = extract_digits(image)
     assert len(crops) == 1
-    x, y, width, height = crops[0].box
+    _, y, width, height = crops[0].box
     assert y + height >= 200 and width >= 55  # the base along the rule is part of the digit
     assert crops[0].image[20:26].max() > 0.5  # and of its crop
 
@@ -267,6 +267,21 @@ def test_ruled_page_without_writing_has_no_digit():
     for y in range(40, 480, 40):
         cv2.line(image, (0, y), (639, y), (200, 160, 120), 2)
     cv2.line(image, (60, 0), (60, 479), (120, 120, 230), 2)  # red margin
+    assert extract_digits(image) == []
+
+
+def test_empty_grid_sheet_on_a_dark_table_has_no_digit():
+    image = np.full((480, 640, 3), 40, np.uint8)  # a dark table
+    sheet = np.array([[90, 30], [600, 50], [590, 470], [70, 450]], np.int32)
+    cv2.fillConvexPoly(image, sheet, (225, 225, 225))
+    inside_sheet = np.zeros((480, 640), np.uint8)
+    cv2.fillConvexPoly(inside_sheet, sheet, 255)
+    grid = image.copy()
+    for position in range(10, 640, 24):
+        cv2.line(grid, (position, 0), (position + 20, 479), (170, 150, 130), 1)
+        cv2.line(grid, (0, position), (639, position + 20), (170, 150, 130), 1)
+    image[inside_sheet > 0] = grid[inside_sheet > 0]
+    image = cv2.GaussianBlur(image, (3, 3), 0)
     assert extract_digits(image) == []
 
 
