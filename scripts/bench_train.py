@@ -25,6 +25,8 @@ TARGETS = {"default": (0.995, 240.0), "quick": (0.990, 60.0)}
 
 def run_profile(profile: str, out: pathlib.Path, seed: int) -> dict:
     """Runs `digit-train` for one profile and returns its measured figures."""
+    if (out / profile).exists():
+        raise SystemExit(f"{out / profile} exists already; give --keep an empty folder")
     command = [sys.executable, "-m", "trainer.cli", "--out", str(out), "--name", profile, "--seed", str(seed)]
     if profile == "quick":
         command.append("--quick")
@@ -72,11 +74,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compare-classic", action="store_true", help="Also train the classic Keras CNN.")
     parser.add_argument("--json", type=pathlib.Path, help="Write the figures here as JSON.")
+    parser.add_argument("--keep", type=pathlib.Path, help="Keep the run folders here (default: deleted).")
     arguments = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-train-") as scratch:
+        out = arguments.keep or pathlib.Path(scratch)
         for profile in arguments.profiles:
-            rows.append(run_profile(profile, pathlib.Path(scratch), arguments.seed))
+            rows.append(run_profile(profile, out, arguments.seed))
             print(json.dumps(rows[-1]), flush=True)
     if arguments.compare_classic:
         rows.append(run_classic(arguments.seed))
