@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -112,7 +113,7 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
                                         smooth=smooth, max_frames=max_frames, duration=duration,
                                         record=record, overlay_dir=save_overlays, output=output)
         raise SystemExit(camera.run(reader, settings))
-    raise SystemExit(_read_paths(job, reader, paths, output_format, output, show, workers, verbose))
+    raise SystemExit(_read_paths(job, reader, paths, output_format, output, show, workers))
 
 
 def _describe_model(reader) -> None:
@@ -125,12 +126,13 @@ def _describe_model(reader) -> None:
                f"expects {description.polarity} in {list(description.input_range)}", err=True)
 
 
-def _read_paths(job, reader, paths, output_format, output, show, workers, verbose) -> int:
+def _read_paths(job, reader, paths, output_format, output, show, workers) -> int:
     from edge_runtime import batch
 
     files, problems = batch.discover(paths)
     if workers == 0:
-        job = _with_workers(job, (os.cpu_count() or 1) if len(files) >= 64 else 1)
+        # Worker start-up (~0.1 s) only pays off for a real batch.
+        job = dataclasses.replace(job, workers=(os.cpu_count() or 1) if len(files) >= 64 else 1)
     counts = collections.Counter(result.status for result in problems)
     started = time.perf_counter()
     with _open_output(output) as stream:
@@ -150,12 +152,6 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, verbos
         writer.close()
     _summary(counts, time.perf_counter() - started)
     return 1 if counts[constants.STATUS_ERROR] else 0
-
-
-def _with_workers(job, workers: int):
-    import dataclasses
-
-    return dataclasses.replace(job, workers=workers)
 
 
 @contextlib.contextmanager

@@ -93,7 +93,7 @@ _MAX_LINE_HEIGHT_RATIO = 2.0  # thin strokes taller than this times the line's t
 _MAX_ASPECT = 3.0  # width / height: wider candidates are lines or dashes (touching digits stay <= 3)
 _BLOB_FILL = 0.75  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
 _BLOB_MAX_ELONGATION = 2.5  # a solid patch longer than this times its width may be a 1
-_MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see `_is_line`)
+_MIN_STROKE_PER_WIDTH = 2.1  # stroke length over box width: less is a line (see `_is_line`)
 _MIN_STROKE_RATIO = 0.45  # of the page's stroke width: finer strokes are printed lines
 _EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
 _EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
@@ -1009,7 +1009,8 @@ def _is_line(candidate: _Candidate, page: _Page) -> bool:
     the others, has about two and a half widths). Printed lines are also much finer than the
     strokes of the writing on the same page.
     """
-    members = _member_mask(candidate, page.labels).view(np.uint8)
+    # Padded, so that the strokes' edges along the box count as boundary (a 1 fills its box's width).
+    members = cv2.copyMakeBorder(_member_mask(candidate, page.labels).view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT)
     stroke_width = _stroke_width(members)
     if stroke_width < _MIN_STROKE_RATIO * page.stroke_width:
         return True

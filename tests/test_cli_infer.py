@@ -178,3 +178,20 @@ def test_python_api_returns_digits_confidences_boxes_and_probabilities():
     assert result.probabilities.shape == (len(result.digits), 10)
     assert np.allclose(result.probabilities.sum(1), 1, atol=0.03)
     assert all(item.crop.shape == (28, 28) for item in result.items)
+
+
+def test_sixteen_bit_transparent_and_palette_images_are_read(tmp_path):
+    from PIL import Image
+
+    gray = np.full((200, 200), 230, np.uint8)
+    cv2.putText(gray, "3", (50, 160), cv2.FONT_HERSHEY_SIMPLEX, 5, 20, 14)
+    cv2.imwrite(str(tmp_path / "sixteen.png"), gray.astype(np.uint16) * 257)
+    ink = np.zeros((200, 200, 4), np.uint8)  # black ink on a fully transparent layer
+    cv2.putText(ink, "7", (50, 160), cv2.FONT_HERSHEY_SIMPLEX, 5, (0, 0, 0, 255), 14)
+    cv2.imwrite(str(tmp_path / "transparent.png"), ink)
+    Image.fromarray(gray).convert("P").save(tmp_path / "palette.png")
+    result = _invoke(tmp_path, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    rows = {os.path.basename(row["path"]): row for row in map(json.loads, result.stdout.splitlines())}
+    assert {name: row["digits"] for name, row in rows.items()} == {
+        "sixteen.png": "3", "transparent.png": "7", "palette.png": "3"}
