@@ -195,3 +195,11 @@ def test_sixteen_bit_transparent_and_palette_images_are_read(tmp_path):
     rows = {os.path.basename(row["path"]): row for row in map(json.loads, result.stdout.splitlines())}
     assert {name: row["digits"] for name, row in rows.items()} == {
         "sixteen.png": "3", "transparent.png": "7", "palette.png": "3"}
+
+
+def test_single_reads_only_the_most_prominent_digit():
+    result = _invoke(SAMPLES / "year_2024.jpg", "--single", "--format", "jsonl")
+    assert result.exit_code == 0
+    row = json.loads(result.stdout)
+    assert row["status"] == "ok" and len(row["digits"]) == 1 and row["digits"] in "2024"
+    assert len(row["boxes"]) == 1
