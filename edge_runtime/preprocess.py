@@ -93,7 +93,7 @@ _MAX_LINE_HEIGHT_RATIO = 2.0  # thin strokes taller than this times the line's t
 _MAX_ASPECT = 3.0  # width / height: wider candidates are lines or dashes (touching digits stay <= 3)
 _BLOB_FILL = 0.75  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
 _BLOB_MAX_ELONGATION = 2.5  # a solid patch longer than this times its width may be a 1
-_MIN_STROKE_PER_WIDTH = 2.1  # stroke length over box width: less is a line (see `_is_line`)
+_MIN_STROKE_PER_WIDTH = 1.7  # stroke length over box width: less is a line (see `_is_line`)
 _MIN_STROKE_RATIO = 0.45  # of the page's stroke width: finer strokes are printed lines
 _EDGE_ELONGATION = 4  # height / width: strokes this thin are checked for being a page edge
 _EDGE_SIDE_CONTRAST = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
@@ -440,7 +440,8 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool = True) -
     candidates = _merge_faint_joins(candidates, page)
     candidates = _plausible_digits(candidates, page)
     if not options.single and candidates:
-        candidates = _plausible_digits(_split_touching(candidates, page), page)
+        split = _split_touching(candidates, page)
+        candidates = _keep_unsplit(candidates, split, _plausible_digits(split, page))
     if not candidates:
         return []
     candidates = _most_prominent(candidates, page, options)
@@ -844,6 +845,21 @@ def _split_touching(candidates: list[_Candidate], page: _Page) -> list[_Candidat
     return result
 
 
+def _keep_unsplit(whole: list[_Candidate], split: list[_Candidate], parts: list[_Candidate]) -> list[_Candidate]:
+    """The plausible parts, and the candidates that were cut but none of whose parts is plausible:
+    a cut that leaves only strokes and specks took one digit for two."""
+    uncut = {id(candidate) for candidate in split}
+    kept = list(parts)
+    for candidate in whole:
+        if id(candidate) not in uncut and not any(
+            candidate.x <= part.x + part.width // 2 < candidate.right
+            and candidate.y <= part.y + part.height // 2 < candidate.bottom
+            for part in parts
+        ):
+            kept.append(candidate)
+    return kept
+
+
 def _line_digit_widths(candidate: _Candidate, others: list[_Candidate]) -> float:
     """The candidate's width over the typical width of the other digits of its line (its parts cut
     so far included); 0 when there are none. Narrow strokes (1s) do not set the typical width."""
@@ -1009,8 +1025,7 @@ def _is_line(candidate: _Candidate, page: _Page) -> bool:
     the others, has about two and a half widths). Printed lines are also much finer than the
     strokes of the writing on the same page.
     """
-    # Padded, so that the strokes' edges along the box count as boundary (a 1 fills its box's width).
-    members = cv2.copyMakeBorder(_member_mask(candidate, page.labels).view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT)
+    members = _member_mask(candidate, page.labels).view(np.uint8)
     stroke_width = _stroke_width(members)
     if stroke_width < _MIN_STROKE_RATIO * page.stroke_width:
         return True

@@ -436,3 +436,15 @@ def test_to_mnist_accepts_floats_and_booleans():
 
 def test_to_mnist_of_nothing_is_black():
     assert not to_mnist(np.zeros((10, 10), np.uint8)).any()
+
+
+def test_thin_slanted_zero_is_not_cut_into_strokes():
+    """A small, thin-stroked, slanted 0 has columns crossed by two fine strokes only: the cut that
+    parts touching digits leaves two strokes there, which are dropped as lines. The 0 stays whole."""
+    image = paper(shadow=0.0, level=230)
+    cv2.ellipse(image, (320, 240), (9, 12), 40, 0, 360, (60, 60, 60), 1, cv2.LINE_AA)
+    cv2.line(image, (329, 228), (334, 222), (60, 60, 60), 1, cv2.LINE_AA)
+    crops = extract_digits(image)
+    assert len(crops) == 1
+    x, y, width, height = crops[0].box
+    assert x <= 312 and x + width >= 328 and y <= 229 and y + height >= 251
