@@ -50,8 +50,8 @@ class Digit:
         label: The predicted digit, e.g. "7".
         confidence: Its probability.
         box: x, y, width, height in the input image.
-        probabilities: All class probabilities.
-        crop: The 28x28 image the model saw (white on black, [0, 1]).
+        probabilities: All class probabilities (None in batch results, which do not keep them).
+        crop: The 28x28 image the model saw, white on black in [0, 1] (None in batch results).
         line: Text line index, in reading order.
         accepted: Whether confidence reached `min_confidence`.
     """
@@ -59,8 +59,8 @@ class Digit:
     label: str
     confidence: float
     box: tuple[int, int, int, int]
-    probabilities: np.ndarray
-    crop: np.ndarray
+    probabilities: np.ndarray | None
+    crop: np.ndarray | None
     line: int
     accepted: bool
 
