@@ -156,8 +156,15 @@ def _message(path: str, error) -> str:
     return text if path in text else f"{path}: {text}"
 
 
-def read_files(job: BatchJob, paths: list[str]) -> Iterator[reader_module.ReadResult]:
+def read_files(job: BatchJob, paths: list[str],
+               reader: reader_module.DigitReader | None = None) -> Iterator[reader_module.ReadResult]:
     """Reads files in input order, in `job.workers` processes, a chunk of files at a time.
+
+    Args:
+        job: What to read with and where overlays go.
+        paths: The files, in output order.
+        reader: A reader already made from `job`, used when reading in this process, so the model
+            is not loaded twice.
 
     Yields:
         One result per path, errors included.
@@ -167,7 +174,10 @@ def read_files(job: BatchJob, paths: list[str]) -> Iterator[reader_module.ReadRe
     size = max(1, min(largest, len(paths) // (job.workers * 32)))
     chunks = [paths[start:start + size] for start in range(0, len(paths), size)]
     if job.workers == 1 or len(chunks) < 2:
-        _init_worker(job)
+        # One OpenCV thread here too: a process whose OpenCV thread pool has started cannot safely
+        # fork workers later (the children hang), and a CLI run may read in-process, then fork.
+        cv2.setNumThreads(1)
+        _worker_state["job"], _worker_state["reader"] = job, reader or job.make_reader()
         for chunk in chunks:
             yield from _read_chunk(chunk)
         return

@@ -140,7 +140,7 @@ def _read_paths(job, reader, paths, output_format, output, show, workers) -> int
         for result in problems:
             writer.write(result)
         try:
-            for result in _with_progress(batch.read_files(job, files), len(files), stream):
+            for result in _with_progress(batch.read_files(job, files, reader), len(files), stream):
                 writer.write(result)
                 counts[result.status] += 1
                 if show and result.status != constants.STATUS_ERROR:

@@ -57,7 +57,7 @@ def calibration_images(mnist, config: ExportConfig) -> np.ndarray:
     return (mnist.train_images[chosen].astype(np.float32) / 255.0)[..., None]
 
 
-def describe(model_path: pathlib.Path, config: ExportConfig) -> metadata.ModelDescription:
+def describe(model_path: pathlib.Path, config: ExportConfig, digitkit_version: str) -> metadata.ModelDescription:
     """The description embedded in the file: labels, input range and polarity, provenance."""
     run_config = model_path.parent / "config.json"
     training = json.loads(run_config.read_text()) if run_config.is_file() else {}
@@ -66,7 +66,7 @@ def describe(model_path: pathlib.Path, config: ExportConfig) -> metadata.ModelDe
     return metadata.ModelDescription(
         labels=constants.LABELS, input_range=(0.0, 1.0), polarity=constants.POLARITY_WHITE_ON_BLACK,
         output="softmax", embedded=True,
-        extra={"digitkit_version": verify.versions()["digitkit_version"], "quantize": config.quantize,
+        extra={"digitkit_version": digitkit_version, "quantize": config.quantize,
                "source_run": model_path.parent.name, "source_model": model_path.name,
                "training_seed": training.get("seed"), "keras_test_accuracy": accuracy,
                "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
@@ -90,9 +90,11 @@ def export(config: ExportConfig, mnist, calibration: np.ndarray | None = None) -
         calibration = calibration_images(mnist, config)
     float32_bytes = convert.convert(model, "none")
     converted = float32_bytes if config.quantize == "none" else convert.convert(model, config.quantize, calibration)
-    tflite_bytes = export_metadata.embed_description(converted, describe(model_path, config))
+    versions = verify.versions()
+    tflite_bytes = export_metadata.embed_description(
+        converted, describe(model_path, config, versions["digitkit_version"]))
     report = _verify(model, tflite_bytes, float32_bytes, mnist, config)
-    report.update(file=f"{config.file_stem}.tflite", source_model=str(model_path),
+    report.update(versions, file=f"{config.file_stem}.tflite", source_model=str(model_path),
                   config=dataclasses.asdict(config))
     tflite_path = out_dir / f"{config.file_stem}.tflite"
     files.write_bytes(tflite_path, tflite_bytes)
@@ -118,6 +120,5 @@ def _verify(model, tflite_bytes: bytes, float32_bytes: bytes, mnist, config: Exp
     report.update(quantize=config.quantize, calibration_samples=config.calibration_samples if config.quantize == "int8" else 0,
                   tflite_bytes=len(tflite_bytes), float32_bytes=len(float32_bytes),
                   size_ratio=round(len(tflite_bytes) / len(float32_bytes), 4),
-                  max_drop=config.max_drop, gate_passed=report["accuracy_drop"] <= config.max_drop,
-                  **verify.versions())
+                  max_drop=config.max_drop, gate_passed=report["accuracy_drop"] <= config.max_drop)
     return report
