@@ -9,9 +9,7 @@ import datetime
 import json
 import os
 import pathlib
-import signal
 import sys
-import threading
 import time
 import urllib.parse
 from typing import NamedTuple, TextIO
@@ -19,7 +17,7 @@ from typing import NamedTuple, TextIO
 import cv2
 import numpy as np
 
-from edge_runtime import constants, files, live_view, overlay
+from edge_runtime import constants, files, live_view, outputs, overlay, stopping
 from edge_runtime import reader as reader_module
 
 PICAMERA = "picamera"
@@ -48,6 +46,8 @@ _LIVE_READ_RETRIES = 5
 """A live camera that misses this many frames in a row has stopped (one dropped frame is not the end)."""
 
 _DEFAULT_RECORD_FPS = 30.0
+DEFAULT_TIMEOUT = 10.0
+"""Seconds a stream may take to answer (`--camera-timeout`): a network camera answers in well under a second."""
 _PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # Overlays are written per frame: speed over size.
 
 
@@ -67,6 +67,8 @@ class CameraOptions:
         overlay_dir: Save each processed frame's overlay here.
         output: JSON-lines file (headless); default stdout.
         resolution: Width and height asked of a camera (index or picamera); None keeps the camera's own.
+        timeout: Seconds a stream (URL) may take to open and between frames before the run gives up, over
+            every backend tried, so that a server that accepts but never answers cannot hang the run.
     """
 
     source: str = "0"
@@ -80,6 +82,7 @@ class CameraOptions:
     overlay_dir: str | None = None
     output: str | None = None
     resolution: tuple[int, int] | None = (640, 480)
+    timeout: float = DEFAULT_TIMEOUT
 
     def validate(self) -> None:
         """Checks every field, so that a bad value fails before the camera opens.
@@ -98,6 +101,8 @@ class CameraOptions:
             raise ValueError(f"duration={self.duration}: must be more than 0 seconds")
         if self.record is not None and pathlib.Path(self.record).suffix.lower() not in RECORD_CODECS:
             raise ValueError(f"record={self.record!r}: the video must end in one of {', '.join(RECORD_CODECS)}")
+        if not self.timeout > 0:
+            raise ValueError(f"timeout={self.timeout}: must be more than 0 seconds")
         if self.resolution is not None and (len(self.resolution) != 2 or min(self.resolution) < 1):
             raise ValueError(f"resolution={self.resolution!r}: give (width, height) in pixels, e.g. (640, 480)")
 
@@ -202,12 +207,14 @@ class PiCameraSource(FrameSource):
             self.camera.close()
 
 
-def open_source(source: str, resolution: tuple[int, int] | None = (640, 480)) -> FrameSource:
+def open_source(source: str, resolution: tuple[int, int] | None = (640, 480),
+                timeout: float = DEFAULT_TIMEOUT) -> FrameSource:
     """Opens a camera index ("0"), "picamera", a video file or a URL.
 
     Args:
         source: What `--camera` was given.
         resolution: Width and height asked of a camera; files and streams keep their own.
+        timeout: Seconds a stream may take to open (over all backends) and to give each frame.
 
     Raises:
         FileNotFoundError: Not an index, "picamera" or URL, and no such file.
@@ -220,9 +227,10 @@ def open_source(source: str, resolution: tuple[int, int] | None = (640, 480)) ->
     if text.lower() == PICAMERA:
         return _open_picamera(resolution)
     if "://" in text:
+        _warn(f"waiting up to {timeout:g} s for stream {_redact(text)} to answer (--camera-timeout)")
         return _open_capture(text, f"stream {_redact(text)}", live=True,
                              backends=(("FFMPEG", cv2.CAP_FFMPEG), ("GStreamer", cv2.CAP_GSTREAMER),
-                                       ("any backend", cv2.CAP_ANY)))
+                                       ("any backend", cv2.CAP_ANY)), timeout=timeout)
     return _open_file(text)
 
 
@@ -260,12 +268,23 @@ def _open_file(text: str) -> FrameSource:
                          backends=(("FFMPEG", cv2.CAP_FFMPEG), ("any backend", cv2.CAP_ANY)))
 
 
-def _open_capture(target: str, description: str, live: bool, backends) -> FrameSource:
+def _open_capture(target: str, description: str, live: bool, backends, timeout: float | None = None) -> FrameSource:
     tried = []
+    deadline = time.monotonic() + timeout if timeout is not None else None
     for name, backend in backends:
-        capture = _quiet_capture(target, backend)
+        params = ()
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                tried.append(f"{name}: not tried, no answer within --camera-timeout {timeout:g} s")
+                continue
+            milliseconds = max(1, int(left * 1000))
+            params = (cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds, cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds)
+        capture = _quiet_capture(target, backend, params)
         if not capture.isOpened():
-            tried.append(f"{name}: could not open it")
+            timed_out = deadline is not None and time.monotonic() >= deadline - 0.05
+            tried.append(f"{name}: " + (f"no answer within --camera-timeout {timeout:g} s" if timed_out
+                                        else "could not open it"))
             continue
         frame = _first_frame(capture, attempts=_LIVE_READ_RETRIES if live else 1)
         if frame is not None:
@@ -296,11 +315,17 @@ def _open_picamera(resolution) -> FrameSource:
     return PiCameraSource(camera)
 
 
-def _quiet_capture(target, backend) -> cv2.VideoCapture:
-    """A VideoCapture opened without OpenCV's warnings: the error message says what was tried instead."""
+def _quiet_capture(target, backend, params=()) -> cv2.VideoCapture:
+    """A VideoCapture opened without OpenCV's warnings: the error message says what was tried instead.
+
+    `params` (open and read timeouts) are honoured by the FFMPEG backend; one that does not support them
+    fails to open, which the caller reports.
+    """
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
+        if params:
+            return cv2.VideoCapture(target, backend, list(params))
         return cv2.VideoCapture(target, backend)
     except cv2.error:
         return cv2.VideoCapture()
@@ -549,15 +574,27 @@ class JsonLinesWriter:
 
 
 class OverlayWriter:
-    """Each processed frame's overlay as frame_000123.png in a folder, each file written atomically."""
+    """Each processed frame's overlay as frame_000123.png in a folder, each file written atomically.
+
+    A write that fails (disk full) is reported once and overlays stop; the readings go on (issue 12).
+    """
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = pathlib.Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.failed = False
 
-    def write(self, index: int, image: np.ndarray) -> pathlib.Path:
+    def write(self, index: int, image: np.ndarray) -> pathlib.Path | None:
+        if self.failed:
+            return None
         path = self.folder / f"frame_{index:06d}.png"
-        write_png(path, image)
+        try:
+            write_png(path, image)
+        except OSError as error:
+            self.failed = True
+            _warn(f"warning: {path}: the overlay could not be written ({error}); no more overlays are saved, "
+                  f"the readings go on")
+            return None
         return path
 
 
@@ -835,18 +872,38 @@ def run(reader, options: CameraOptions) -> int:
     """
     try:
         options.validate()
-    except ValueError as error:
+        check_outputs(options, getattr(reader, "model_path", None))
+    except ValueError as error:  # outputs.OutputRefused is a ValueError.
         _warn(f"error: {error}")
         return EXIT_USAGE
     with _stop_on_signals():
         return _run_session(reader, options)
 
 
+def check_outputs(options: CameraOptions, model_path=None) -> None:
+    """Refuses, before the source opens, an --output, --record or overlay folder that is the source, the model
+    or a file that is not ours (see outputs.py): `--camera v.mp4 --output v.mp4` would truncate the video.
+
+    Raises:
+        outputs.OutputRefused: With both paths named.
+    """
+    source = str(options.source).strip()
+    is_file = not source.isdigit() and source.lower() != PICAMERA and "://" not in source
+    protected = outputs.Protected(model=os.fspath(model_path) if model_path is not None else None,
+                                  camera_source=source if is_file and os.path.exists(source) else None)
+    if options.output is not None:
+        outputs.check_results_file(options.output, protected)
+    if options.record is not None:
+        outputs.check_record_file(options.record, protected)
+    if options.overlay_dir is not None:
+        outputs.check_overlay_folder(options.overlay_dir, protected)
+
+
 def _run_session(reader, options: CameraOptions) -> int:
     session = None
     try:
         with contextlib.ExitStack() as stack:  # Closes the source and every output, whatever is raised.
-            source = stack.enter_context(open_source(options.source, options.resolution))
+            source = stack.enter_context(open_source(options.source, options.resolution, options.timeout))
             session = _Session(reader, options, source, stack)
             reason, code = session.loop(), EXIT_OK
     except KeyboardInterrupt:
@@ -864,34 +921,8 @@ def _run_session(reader, options: CameraOptions) -> int:
     return code
 
 
-class _Stopped(Exception):
-    """A signal asking the process to end, raised where the loop is, so that outputs are closed as for Ctrl-C."""
-
-    def __init__(self, signal_number: int):
-        self.signal_number = signal_number
-        super().__init__(signal.Signals(signal_number).name)
-
-
-@contextlib.contextmanager
-def _stop_on_signals():
-    """Turns SIGTERM and SIGHUP into `_Stopped` for the run, unless they are ignored (nohup) or not ours to set."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signal_number, frame):
-        raise _Stopped(signal_number)
-
-    previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None and signal.getsignal(number) not in (signal.SIG_IGN, None):
-            previous[number] = signal.signal(number, stop)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+_Stopped = stopping.Stopped
+_stop_on_signals = stopping.stop_on_signals
 
 
 def _warn(message: str) -> None:

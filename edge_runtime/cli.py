@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import csv
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -15,14 +13,16 @@ import click
 
 from edge_runtime import constants
 
-FORMATS = ("table", "csv", "jsonl")
-CSV_COLUMNS = ("path", "digits", "confidence", "status", "error", "confidences", "boxes")
+from edge_runtime.outputs import CSV_COLUMNS, FORMATS  # noqa: F401  (re-exported: where rows are written)
 EXIT_CODES = """\b
 Exit codes:
   0  every input was read (ok, rejected or no digit found)
   1  some inputs could not be read (status error); the others were still read
-  2  bad usage: unknown option, missing or invalid model
-  130 interrupted (Ctrl-C); results so far are kept
+  2  bad usage: unknown option, missing or invalid model, or an output that
+     would overwrite an input, the model or a file that is not a results file
+  3  every input was read, but the results could not be written (disk full...)
+  130 interrupted (Ctrl-C); results so far are kept (129 SIGHUP, 143 SIGTERM)
+  141 stdout was closed by its reader (| head): stopped quietly
 With --camera: 0 when the video ends, a limit or `q` stops the run; 1 when the
 source cannot be opened or gives no frame; 130 on Ctrl-C; 143 on SIGTERM."""
 
@@ -40,12 +40,16 @@ def _parse_range(ctx, param, value):
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
                epilog=EXIT_CODES)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--model", type=click.Path(dir_okay=False), help="A .tflite model (default: the int8 model "
-              "shipped with digitkit).")
+@click.option("--model", type=click.Path(dir_okay=False), default="auto", show_default=True, help="A .tflite "
+              "model, or auto: the fastest of the variants shipped with digitkit, timed once per machine.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write results here instead of stdout (atomically; "
               "with --camera, JSON lines streamed as frames are read).")
 @click.option("--save-overlays", type=click.Path(file_okay=False), help="Write annotated copies into this folder.")
+@click.option("--save-uncertain", type=click.Path(file_okay=False), help="Collect digits under --min-confidence "
+              "(0.9 when not given) and images with no digit found into this labelled folder: 28x28 crops and a "
+              "labels.csv holding the guesses, to correct for digit-eval and digit-train --finetune.")
+@click.option("--save-crops", type=click.Path(file_okay=False), help="Like --save-uncertain, for every digit read.")
 @click.option("--show", is_flag=True, help="Open a Matplotlib window per image: boxes, crops and probabilities.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes that decode, preprocess and classify; 0 = one per CPU for folders.")
@@ -54,6 +58,11 @@ def _parse_range(ctx, param, value):
               help="Report less certain digits as rejected instead of trusting them.")
 @click.option("--polarity", type=click.Choice(constants.INK_POLARITIES), default=constants.INK_AUTO,
               show_default=True, help="Ink in the pictures: pen on paper, or chalk on a board.")
+@click.option("--orientation", type=click.Choice(("auto", "0", "90", "180", "270")), default="auto",
+              show_default=True, help="Degrees clockwise the pages lie; auto tries a doubtful page turned and "
+              "keeps the most confident reading.")
+@click.option("--explain", is_flag=True, help="Say why pieces were not read as digits (on stderr, and in "
+              "--save-overlays and --show).")
 @click.option("--model-input-range", callback=_parse_range, metavar="BLACK,WHITE",
               help="For models without digitkit metadata: input values of black and white (default 0,1).")
 @click.option("--model-polarity", type=click.Choice(constants.POLARITIES),
@@ -73,10 +82,20 @@ def _parse_range(ctx, param, value):
 @click.option("--max-frames", type=click.IntRange(min=1), help="Camera: stop after N frames.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Camera: stop after SECONDS.")
 @click.option("--record", type=click.Path(dir_okay=False), help="Camera: write the annotated video here (.mp4/.avi).")
+@click.option("--camera-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="Camera: give up on a stream or camera that sends no frame for this long.")
+@click.option("--from-list", type=click.Path(dir_okay=False), help="Also read the paths, folders, patterns or "
+              "URLs listed in this file, one per line (repeated lines are reported as rows).")
+@click.option("--cluster", "cluster_address", metavar="ADDRESS", help="Read on a Dask cluster: a scheduler "
+              "address (tcp://host:8786), or local[:N] to start N local workers for this run. Needs "
+              "pip install 'digitkit[cluster]'.")
+@click.option("--resume", is_flag=True, help="With --output: skip the inputs already in it (same path, size and "
+              "mtime, same model) and append the rest, each record flushed as it is read.")
 @click.option("-v", "--verbose", is_flag=True, help="Say which interpreter and model are used.")
 def main(paths, model, output_format, output, save_overlays, show, workers, single, min_confidence, polarity,
          model_input_range, model_polarity, model_output, camera_source, headless, roi, every, smooth,
-         max_frames, duration, record, verbose):
+         max_frames, duration, record, verbose, save_uncertain=None, save_crops=None, camera_timeout=10.0,
+         orientation="auto", explain=False, from_list=None, cluster_address=None, resume=False):
     """Read handwritten digits from PATHS (image files and folders), or from a camera.
 
     \b
@@ -87,23 +106,45 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
       digit-infer photo.jpg --show
       digit-infer --camera                     # webcam 0, live window
       digit-infer --camera picamera --headless --max-frames 300
+      digit-infer scans/ --cluster local:4 --format parquet --output out.parquet --resume
     """
     from edge_runtime import batch, reader as reader_module
 
-    if not paths and camera_source is None:
+    if not paths and camera_source is None and from_list is None:
         raise click.UsageError("give image files or folders to read, or --camera")
+    if resume and output is None:
+        raise click.UsageError("--resume needs --output: the file to continue")
+    if any(not os.fspath(path).strip() for path in paths):  # "" would read the current folder.
+        raise click.BadParameter("an empty path ('') is not a file or folder; give '.' for the current folder",
+                                 param_hint="PATHS")
     try:
-        options = reader_module.ReaderOptions(single=single, min_confidence=min_confidence, polarity=polarity)
+        options = reader_module.ReaderOptions(single=single, min_confidence=min_confidence, polarity=polarity,
+                                              orientation=orientation, explain=explain)
         overrides = tuple((key, value) for key, value in (("input_range", model_input_range),
                           ("polarity", model_polarity), ("output", model_output)) if value is not None)
-        job = batch.BatchJob(model, options, overrides, save_overlays, max(1, workers))
+        job = batch.BatchJob(model, options, overrides, save_overlays, max(1, workers),
+                             keep_details=bool(save_uncertain or save_crops or show))
         reader = job.make_reader()  # Fails fast, before any file is read, on a bad model.
+        # Workers load the file this reader chose, so `auto` is resolved (and maybe timed) once.
+        job = dataclasses.replace(job, model_path=str(reader.model_path))
     except FileNotFoundError as error:
         raise click.BadParameter(str(error), param_hint="--model") from error
     except ImportError as error:
         raise click.ClickException(str(error)) from error
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from error
+    if show:
+        from edge_runtime import optional
+
+        try:  # Before any file is read, rather than at the first window.
+            optional.pyplot("--show")
+        except optional.MissingExtra as error:
+            raise click.ClickException(str(error)) from error
+        from edge_runtime import live_view
+
+        if not live_view.is_interactive_backend():
+            click.echo("warning: --show: Matplotlib cannot open a window here (no display?); nothing will be shown. "
+                       "Use --save-overlays DIR to keep annotated copies", err=True)
     if verbose:
         _describe_model(reader)
     if camera_source is not None:
@@ -111,59 +152,172 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
 
         settings = camera.CameraOptions(source=camera_source, headless=headless, roi=roi, every=every,
                                         smooth=smooth, max_frames=max_frames, duration=duration,
-                                        record=record, overlay_dir=save_overlays, output=output)
+                                        record=record, overlay_dir=save_overlays, output=output,
+                                        timeout=camera_timeout)
         raise SystemExit(camera.run(reader, settings))
-    raise SystemExit(_read_paths(job, reader, paths, output_format, output, show, workers))
+    from edge_runtime import collect
+
+    try:
+        collectors = collect.Collectors.open(save_uncertain, save_crops, min_confidence,
+                                             reader.classifier.description.labels)
+    except (ValueError, OSError) as error:
+        raise click.BadParameter(str(error), param_hint="--save-uncertain/--save-crops") from error
+    with collectors:
+        code = _read_paths(job, reader, paths, output_format, output, show, workers, collectors,
+                           scale=(from_list, cluster_address, resume))
+    if collectors:
+        click.echo(collectors.summary(), err=True)
+    raise SystemExit(code)
+
+
+def _explain(result) -> None:
+    """Why pieces of one image were not read as digits, one line each, on stderr."""
+    from edge_runtime import outputs
+
+    name = outputs.display(result.source)
+    if result.orientation:
+        click.echo(f"{name}: read turned: the page lies {result.orientation} degrees clockwise", err=True)
+    for (x, y, width, height), reason in result.dropped:
+        click.echo(f"{name}: dropped {width}x{height} at ({x}, {y}): {reason}", err=True)
 
 
 def _describe_model(reader) -> None:
     classifier = reader.classifier
     description = classifier.description
+    click.echo(f"model choice: {reader.model_choice.reason}", err=True)
     click.echo(f"interpreter: {classifier.backend}; model: {classifier.path} "
                f"({'embedded metadata' if description.embedded else 'no metadata: MNIST defaults'}); "
                f"input {list(classifier.input.shape)} {classifier.input.dtype.__name__} "
                f"scale {classifier.input.scale:g} zero point {classifier.input.zero_point}; "
                f"expects {description.polarity} in {list(description.input_range)}", err=True)
+    if classifier.assumed:
+        click.echo(f"assumed: {classifier.assumed}", err=True)
 
 
-def _read_paths(job, reader, paths, output_format, output, show, workers) -> int:
-    from edge_runtime import batch
+def _read_paths(job, reader, paths, output_format, output, show, workers, collectors=None,
+                scale=(None, None, False)) -> int:
+    from edge_runtime import batch, inputs, outputs, stopping
 
-    files, problems = batch.discover(paths)
-    if workers == 0:
-        # Worker start-up (~0.1 s) only pays off for a real batch.
-        job = dataclasses.replace(job, workers=(os.cpu_count() or 1) if len(files) >= 64 else 1)
+    from_list, cluster_address, resume = scale
+    try:
+        files, problems = inputs.gather(paths, from_list, skip=job.overlay_dir)
+    except (OSError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="--from-list") from error
+    _check_outputs(job, reader, paths, files, output)
+    # Worker start-up (~0.1 s) only pays off for a real batch; more workers than files or CPUs only cost memory.
+    cpus = os.cpu_count() or 1
+    wanted = workers or (cpus if len(files) >= 64 else 1)
+    job = dataclasses.replace(job, workers=max(1, min(wanted, cpus, len(files))))
+    if output_format == "parquet":
+        from edge_runtime import optional, parquet_results
+
+        try:  # Before any file is read.
+            parquet_results.require_pyarrow()
+        except optional.MissingExtra as error:
+            raise click.ClickException(str(error)) from None
+    resumable = _resumable(job, reader, output, output_format) if resume else None
+    if resumable is not None:
+        files, problems, skipped = resumable.skip_done(files, problems)
+        click.echo(f"--resume: {skipped} input{'s' if skipped != 1 else ''} already in {outputs.display(output)}, "
+                   f"{len(files) + len(problems)} to read" + (f" (dropped a record cut short by the last run, "
+                   f"{resumable.dropped_bytes} bytes)" if resumable.dropped_bytes else ""), err=True)
+    session = _cluster_session(cluster_address) if cluster_address and files else None
     counts = collections.Counter(result.status for result in problems)
     started = time.perf_counter()
-    with _open_output(output) as stream:
-        writer = _RowWriter(stream, output_format, [*files, *(p.source for p in problems)])
-        for result in problems:
-            writer.write(result)
-        try:
-            for result in _with_progress(batch.read_files(job, files, reader), len(files), stream):
+    stopped = None
+    try:
+        with stopping.stop_on_signals(), (resumable or outputs.open_results(output)) as stream:
+            writer = resumable or outputs.WRITERS[output_format](stream, output_format,
+                                                                 [*files, *(p.source for p in problems)])
+            for result in problems:
                 writer.write(result)
-                counts[result.status] += 1
-                if show and result.status != constants.STATUS_ERROR:
-                    _show(reader, result.source)
-        except KeyboardInterrupt:
-            writer.close()
-            _summary(counts, time.perf_counter() - started, interrupted=True)
-            return 130
-        writer.close()
+            if session is not None:  # Workers load the model the driver resolved ("auto" could differ there).
+                results = session.read_files(dataclasses.replace(job, model_path=str(reader.model_path)), files)
+            else:
+                results = batch.read_files(job, files, reader)
+            try:
+                with contextlib.closing(results):  # Ends the worker pool at once on Ctrl-C or a signal.
+                    for result in _with_progress(collectors.watch(results) if collectors else results, len(files),
+                                                 stream):
+                        writer.write(result)
+                        counts[result.status] += 1
+                        if getattr(result, "warning", ""):
+                            click.echo(f"warning: {outputs.display(result.warning)}", err=True)
+                        if job.options.explain:
+                            _explain(result)
+                        if show and result.status != constants.STATUS_ERROR:
+                            _show(result)
+            except KeyboardInterrupt:
+                stopped = "interrupted (Ctrl-C)", 130
+            except stopping.Stopped as stop:
+                stopped = f"stopped by {stop}", stop.exit_code
+            except _cluster_errors() as error:  # The rows before the lost chunk are kept.
+                click.echo(f"error: {error}", err=True)
+                stopped = "cluster failed", 1
+            writer.close()  # The rows so far are kept, as after Ctrl-C.
+    except outputs.OutputRefused as error:
+        raise click.UsageError(str(error)) from None
+    except outputs.OutputFailed as error:
+        _summary(counts, time.perf_counter() - started)
+        click.echo(f"error: {error}", err=True)
+        return outputs.EXIT_OUTPUT_FAILED
+    except outputs.PipeClosed:
+        outputs.detach_stdout()  # As a Unix tool in a pipe: stop quietly once the reader has gone.
+        return outputs.EXIT_PIPE_CLOSED
+    except stopping.Stopped as stop:  # Arrived while opening or closing the output: nothing half-written is kept.
+        _summary(counts, time.perf_counter() - started, interrupted=True)
+        return stop.exit_code
+    if stopped is not None:
+        _summary(counts, time.perf_counter() - started, interrupted=True)
+        return stopped[1]
     _summary(counts, time.perf_counter() - started)
     return 1 if counts[constants.STATUS_ERROR] else 0
 
 
-@contextlib.contextmanager
-def _open_output(output):
-    """stdout, or a temporary file renamed onto `output` only once every row is written."""
-    if output is None:
-        yield sys.stdout
-        return
-    from edge_runtime import files
+def _resumable(job, reader, output, output_format):
+    """The output of a `--resume` run: checked against the model and options (exit 2 when refused)."""
+    from edge_runtime import cluster, resume
 
-    with files.atomic_path(output) as temporary, open(temporary, "w", newline="", encoding="utf-8") as stream:
-        yield stream
+    identity = resume.run_identity(reader.model_path, cluster.model_sha256(reader.model_path), job.options,
+                                   job.classifier_overrides, output_format)
+    try:
+        return resume.ResumableResults(output, output_format, identity)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _cluster_session(address):
+    """Connects to the cluster (or starts the local one) before any output is opened."""
+    from edge_runtime import cluster, optional
+
+    try:
+        return cluster.Session(cluster.ClusterOptions(address))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--cluster") from None
+    except (optional.MissingExtra, cluster.ClusterError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _cluster_errors() -> tuple[type, ...]:
+    """ClusterError, without importing Dask."""
+    from edge_runtime import cluster
+
+    return (cluster.ClusterError,)
+
+
+def _check_outputs(job, reader, paths, files, output) -> None:
+    """Refuses (exit 2) an --output or --save-overlays that would destroy an input or the model; see outputs.py."""
+    from edge_runtime import outputs
+
+    protected = outputs.Protected(inputs=tuple(files), input_folders=tuple(p for p in paths if os.path.isdir(p)),
+                                  model=str(reader.model_path))
+    try:
+        if output is not None:
+            outputs.check_results_file(output, protected)
+        if job.overlay_dir:
+            outputs.check_overlay_folder(job.overlay_dir, protected)
+    except outputs.OutputRefused as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _with_progress(results, total: int, stream):
@@ -175,39 +329,6 @@ def _with_progress(results, total: int, stream):
         yield from bar
 
 
-class _RowWriter:
-    """Streams results as an aligned table, CSV or JSON lines."""
-
-    def __init__(self, stream, output_format: str, all_paths: list[str]):
-        self.stream, self.format = stream, output_format
-        self.path_width = min(60, max([4, *(len(path) for path in all_paths)]))
-        if output_format == "csv":
-            self.csv = csv.writer(stream)
-            self.csv.writerow(CSV_COLUMNS)
-        elif output_format == "table":
-            self._line(f"{'path'.ljust(self.path_width)}  {'digits':<12} {'confidence':>10}  status")
-
-    def write(self, result) -> None:
-        record = result.to_record()
-        if self.format == "csv":
-            self.csv.writerow([record["path"], record["digits"], f"{record['confidence']:.4f}", record["status"],
-                               record["error"], " ".join(f"{v:.4f}" for v in record["confidences"]),
-                               " ".join("x".join(str(v) for v in box) for box in record["boxes"])])
-        elif self.format == "jsonl":
-            self._line(json.dumps(record))
-        else:
-            path = record["path"] if len(record["path"]) <= self.path_width else "…" + record["path"][-self.path_width + 1:]
-            status = record["status"] + (f": {record['error']}" if record["error"] else "")
-            self._line(f"{path.ljust(self.path_width)}  {record['digits'] or '-':<12} "
-                       f"{record['confidence']:>10.1%}  {status}")
-
-    def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
-
-    def close(self) -> None:
-        self.stream.flush()
-
-
 def _summary(counts, seconds: float, interrupted: bool = False) -> None:
     total = sum(counts.values())
     parts = ", ".join(f"{counts[status]} {status}" for status in constants.STATUSES if counts[status])
@@ -216,14 +337,17 @@ def _summary(counts, seconds: float, interrupted: bool = False) -> None:
                f"{parts or 'nothing read'} in {seconds:.2f} s ({rate:,.0f} images/s)", err=True)
 
 
-def _show(reader, path: str) -> None:
-    """Opens the reading figure for one image and waits until the window is closed."""
-    import matplotlib.pyplot as pyplot
+def _show(result) -> None:
+    """Opens the reading figure for one image and waits until the window is closed.
 
-    from edge_runtime import imageio, overlay
+    The reading is the batch's own (kept with its crops and probabilities); the file is only decoded
+    again for the picture, never read twice.
+    """
+    from edge_runtime import imageio, optional, overlay
 
-    image = imageio.load_image(path)
-    overlay.reading_figure(image, reader.read(image, source=path), figure=pyplot.figure(figsize=(10, 7)))
+    pyplot = optional.pyplot("--show")
+    image = imageio.load_image(result.source)
+    overlay.reading_figure(image, result, figure=pyplot.figure(figsize=(10, 7)))
     pyplot.show()
 
 

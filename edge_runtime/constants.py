@@ -9,6 +9,9 @@ DIGIT_BOX = 20
 NUM_CLASSES = 10
 LABELS = tuple(str(digit) for digit in range(NUM_CLASSES))
 
+NOT_A_DIGIT = "not a digit"
+"""Label of the optional eleventh class: a piece segmentation found that is no digit (dropped by the reader)."""
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """File types `digit-infer` reads from folders (compared lower-case)."""
 

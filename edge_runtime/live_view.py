@@ -52,9 +52,10 @@ class LiveView:
             title: Window title.
             blit: Blit only the changed artists; False redraws the whole figure (for comparison).
         """
-        from matplotlib import pyplot  # Loaded only for a window: `digit-infer one.png` stays fast.
+        from edge_runtime import optional
 
-        self._pyplot = pyplot
+        # Loaded only for a window: `digit-infer one.png` stays fast, and the edge install has no Matplotlib.
+        self._pyplot = optional.pyplot("the live camera window (or use --headless)")
         self.title = title
         self.blit = blit
         self.interactive = is_interactive_backend()

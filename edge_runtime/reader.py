@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from edge_runtime import constants, imageio, preprocess
+from edge_runtime import constants, imageio, interpreter, layout, orientation as orientation_module, preprocess
 from edge_runtime.interpreter import DigitClassifier
 
 DEFAULT_MODEL = pathlib.Path(__file__).parent / "models" / "digitkit_int8.tflite"
@@ -24,12 +24,17 @@ class ReaderOptions:
         min_confidence: Digits less certain than this are rejected (reported, not trusted).
         polarity: The picture's ink: "auto", "dark-on-light" (pen on paper) or "light-on-dark" (chalk).
         num_threads: Interpreter threads.
+        orientation: How the pages lie: "0", "90", "180" or "270" degrees clockwise, or "auto": a
+            doubtful upright reading is tried turned, and the most confident turn wins.
+        explain: Keep every piece segmentation dropped, with its reason, in `ReadResult.dropped`.
     """
 
     single: bool = False
     min_confidence: float = 0.0
     polarity: str = "auto"
     num_threads: int = 1
+    orientation: str = "auto"
+    explain: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -37,6 +42,7 @@ class ReaderOptions:
         if self.num_threads < 1:
             raise ValueError(f"num_threads={self.num_threads}: must be at least 1")
         self.preprocess_options()  # Validates polarity with the valid choices in the message.
+        orientation_module.check(self.orientation)
 
     def preprocess_options(self) -> preprocess.PreprocessOptions:
         return preprocess.PreprocessOptions(single=self.single, polarity=self.polarity)
@@ -54,6 +60,7 @@ class Digit:
         crop: The 28x28 image the model saw, white on black in [0, 1] (None in batch results).
         line: Text line index, in reading order.
         accepted: Whether confidence reached `min_confidence`.
+        group: Group index through the whole image (see `edge_runtime.layout`).
     """
 
     label: str
@@ -63,6 +70,7 @@ class Digit:
     crop: np.ndarray | None
     line: int
     accepted: bool
+    group: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +78,18 @@ class ReadResult:
     """What was read from one image.
 
     Attributes:
-        digits: The number read, in reading order; rejected digits show as "?"; lines are not separated.
+        digits: The number read, in reading order; rejected digits show as "?"; groups are separated by
+            a space and lines by " / " (see `edge_runtime.layout`).
         status: "ok", "rejected" (some digit under `min_confidence`), "no digit found" or "error".
         items: Each digit with its box, confidence and probabilities.
         source: The file path or a caller's label.
         error: What went wrong, for status "error".
         image_shape: Height and width of the image read.
         seconds: Time spent decoding, preprocessing and classifying.
+        dropped: Pieces that were found but are not digits, each (box, reason), for `--explain`.
+        orientation: Degrees clockwise the page lay; the boxes are in the image as given.
+        warning: Something the reading did not suffer from but the user should know (an overlay that
+            could not be written, pages of a multi-page TIFF not read); printed on stderr, not a row field.
     """
 
     digits: str
@@ -86,6 +99,9 @@ class ReadResult:
     error: str = ""
     image_shape: tuple[int, int] = (0, 0)
     seconds: float = 0.0
+    warning: str = ""
+    dropped: tuple[tuple[tuple[int, int, int, int], str], ...] = ()
+    orientation: int = 0
 
     @property
     def confidence(self) -> float:
@@ -109,7 +125,8 @@ class ReadResult:
         return {"path": self.source, "digits": self.digits, "confidence": round(self.confidence, 4),
                 "status": self.status, "error": self.error,
                 "confidences": [round(value, 4) for value in self.confidences],
-                "boxes": [list(box) for box in self.boxes]}
+                "boxes": [list(box) for box in self.boxes], "lines": layout.structure(self.items),
+                "orientation": self.orientation}
 
 
 def error_result(source: str, message: str) -> ReadResult:
@@ -132,12 +149,15 @@ class DigitReader:
         """Loads the model.
 
         Args:
-            model_path: A `.tflite` file; None means the int8 model shipped with the package.
+            model_path: A `.tflite` file; None or "auto" means the fastest model shipped with the package.
             options: Reading options.
             **classifier_overrides: `input_range`, `polarity`, `output` for models without metadata.
         """
         self.options = options
-        self.model_path = pathlib.Path(model_path) if model_path is not None else DEFAULT_MODEL
+        from edge_runtime import variants  # None or "auto": the fastest packaged variant on this CPU.
+
+        self.model_choice = variants.resolve(model_path, options.num_threads)
+        self.model_path = self.model_choice.path
         self.classifier = DigitClassifier(self.model_path, num_threads=options.num_threads, **classifier_overrides)
         self._preprocess_options = options.preprocess_options()
 
@@ -152,15 +172,49 @@ class DigitReader:
         if isinstance(image, (str, os.PathLike)):
             source = source or os.fspath(image)
             image = imageio.load_image(image)
-        crops = self.find(image)
-        return self.classify([crops], [source or ""], [image.shape[:2]], started)[0]
+        return self.read_images([image], [source or ""], started)[0]
+
+    def read_images(self, images: list[np.ndarray], sources: list[str], started: float | None = None,
+                    keep_details: bool = True) -> list[ReadResult]:
+        """Reads several decoded images, classifying all their crops in one interpreter call.
+
+        This is the one reading path: single images, folders (in workers), the camera and `--show`
+        all come here. With orientation "auto", doubtful readings are tried turned.
+        """
+        started = time.perf_counter() if started is None else started
+        turns = [self._fixed_turn()] * len(images)
+        shapes = [image.shape[:2] for image in images]
+        crops = [self.find(orientation_module.upright(image, turn)) for image, turn in zip(images, turns)]
+        results = self.classify(crops, sources, shapes, started, keep_details, turns)
+        if self.options.orientation == "auto":
+            results = [self._best_turn(image, result, started, keep_details) if _doubtful(result) else result
+                       for image, result in zip(images, results)]
+        return results
+
+    def _fixed_turn(self) -> int:
+        return 0 if self.options.orientation == "auto" else int(self.options.orientation)
+
+    def _best_turn(self, image: np.ndarray, upright_result: ReadResult, started: float,
+                   keep_details: bool) -> ReadResult:
+        """Reads a doubtful image turned by each quarter turn and keeps the most confident reading."""
+        turns = (90, 270, 180)
+        crops = [self.find(orientation_module.upright(image, turn)) for turn in turns]
+        shape = image.shape[:2]
+        candidates = self.classify(crops, [upright_result.source] * 3, [shape] * 3, started, keep_details, turns)
+        # A turn must find at least as many digits and clearly beat upright: upright handwriting is far
+        # more common than sideways, and a number read turned often collapses into one confident blob.
+        rivals = [candidate for candidate in candidates if len(candidate.items) >= len(upright_result.items)]
+        best = max(rivals, key=orientation_module.score, default=upright_result)
+        margin = _TURN_MARGIN if upright_result.items else 0.0
+        return best if orientation_module.score(best) > orientation_module.score(upright_result) + margin \
+            else upright_result
 
     def find(self, image: np.ndarray) -> list[preprocess.DigitCrop]:
         """The digits' crops in reading order (no model involved)."""
         return preprocess.extract_digits(image, self._preprocess_options)
 
     def classify(self, crops_per_image, sources, shapes, started: float | None = None,
-                 keep_details: bool = True) -> list[ReadResult]:
+                 keep_details: bool = True, turns=None) -> list[ReadResult]:
         """Classifies the crops of several images in one batched interpreter call.
 
         Args:
@@ -170,30 +224,81 @@ class DigitReader:
             started: perf_counter() when work on these images began, for `seconds`.
             keep_details: Keep each digit's crop and probabilities; batches drop them, so that results
                 cross process boundaries cheaply.
+            turns: For each image, degrees clockwise the page lay when its crops were found (boxes are
+                mapped back into the image as given); default upright.
         """
         started = time.perf_counter() if started is None else started
+        turns = turns or [0] * len(crops_per_image)
         flat = [crop for crops in crops_per_image for crop in crops]
         probabilities = self.classifier.classify(np.stack([crop.image for crop in flat])) if flat else None
         results, cursor = [], 0
         elapsed = (time.perf_counter() - started) / max(1, len(crops_per_image))
-        labels, threshold = self.classifier.description.labels, self.options.min_confidence
-        for crops, source, shape in zip(crops_per_image, sources, shapes):
-            digits = []
-            for crop in crops:
-                row = probabilities[cursor]
-                cursor += 1
-                best = int(row.argmax())
-                confidence = float(row[best])
-                digits.append(Digit(labels[best], confidence, tuple(int(v) for v in crop.box),
-                                    row if keep_details else None, crop.image if keep_details else None,
-                                    crop.line, confidence >= threshold))
-            results.append(_result(tuple(digits), source, (int(shape[0]), int(shape[1])), elapsed))
+        for crops, source, shape, turn in zip(crops_per_image, sources, shapes, turns):
+            rows = probabilities[cursor:cursor + len(crops)] if crops else None
+            cursor += len(crops)
+            problem = interpreter.output_problem(rows) if crops else ""
+            if problem:  # NaN or a flat output is no reading: an error row, never `ok` (issue 12).
+                results.append(error_result(source, f"{source}: {problem}"))
+                continue
+            shape = (int(shape[0]), int(shape[1]))
+            digits, dropped = self._digits(crops, rows, keep_details, turn, shape)
+            results.append(_result(digits, dropped, source, shape, elapsed, turn))
         return results
 
+    def _digits(self, crops, rows, keep_details: bool, turn: int, shape: tuple[int, int]):
+        """The digits among the crops, and the pieces the model judged not to be digits."""
+        labels, threshold = self.classifier.description.labels, self.options.min_confidence
+        kept, dropped = [], []
+        for crop, row in zip(crops, rows if rows is not None else ()):
+            best = int(row.argmax())
+            box = orientation_module.box_in_original(tuple(int(v) for v in crop.box), turn, shape)
+            if labels[best] == constants.NOT_A_DIGIT:
+                dropped.append((box, f"not a digit (model, {float(row[best]):.0%})", crop.line))
+                continue
+            # The confidence of a digit is its probability among the digits and "not a digit" alike.
+            confidence = float(row[best])
+            kept.append(Digit(labels[best], confidence, box, row if keep_details else None,
+                              crop.image if keep_details else None, crop.line, confidence >= threshold))
+        kept = _without_lines_of_marks(kept, dropped)
+        groups = layout.assign_groups([digit.box for digit in kept], [digit.line for digit in kept]) if turn == 0 \
+            else [digit.line for digit in kept]
+        digits = tuple(dataclasses.replace(digit, group=group) for digit, group in zip(kept, groups))
+        return digits, tuple((box, reason) for box, reason, _ in dropped)
 
-def _result(digits: tuple[Digit, ...], source: str, shape: tuple[int, int], seconds: float) -> ReadResult:
+
+_TURN_MARGIN = 0.3
+"""Mean log-confidence by which a turned reading must beat a doubtful upright one."""
+
+_DOUBTFUL = 0.9
+"""An upright reading whose least certain digit is under this is tried turned (orientation auto)."""
+
+
+def _doubtful(result: ReadResult) -> bool:
+    return result.status != constants.STATUS_ERROR and (not result.items or result.confidence < _DOUBTFUL)
+
+
+def _without_lines_of_marks(kept: list[Digit], dropped: list) -> list[Digit]:
+    """Drops a line where most pieces are not digits ("HELLO": its O is no 0 in a word of letters)."""
+    marks_per_line: dict[int, int] = {}
+    for _, _, line in dropped:
+        marks_per_line[line] = marks_per_line.get(line, 0) + 1
+    digits_per_line: dict[int, int] = {}
+    for digit in kept:
+        digits_per_line[digit.line] = digits_per_line.get(digit.line, 0) + 1
+    words = {line for line, marks in marks_per_line.items() if marks >= 2 and marks > digits_per_line.get(line, 0)}
+    for digit in kept:
+        if digit.line in words:
+            dropped.append((digit.box, "in a line of letters or marks", digit.line))
+    return [digit for digit in kept if digit.line not in words]
+
+
+def _result(digits: tuple[Digit, ...], dropped, source: str, shape: tuple[int, int], seconds: float,
+            turn: int = 0) -> ReadResult:
     if not digits:
-        return ReadResult("", constants.STATUS_NO_DIGIT, (), source, image_shape=shape, seconds=seconds)
-    text = "".join(digit.label if digit.accepted else "?" for digit in digits)
+        return ReadResult("", constants.STATUS_NO_DIGIT, (), source, image_shape=shape, seconds=seconds,
+                          dropped=dropped, orientation=turn)
+    text = layout.join([digit.label if digit.accepted else "?" for digit in digits],
+                       [digit.line for digit in digits], [digit.group for digit in digits])
     status = constants.STATUS_OK if all(digit.accepted for digit in digits) else constants.STATUS_REJECTED
-    return ReadResult(text, status, digits, source, image_shape=shape, seconds=seconds)
+    return ReadResult(text, status, digits, source, image_shape=shape, seconds=seconds, dropped=dropped,
+                      orientation=turn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 QUANTIZE_MODES = ("int8", "float16", "dynamic", "none")
 
@@ -22,6 +23,8 @@ class ExportConfig:
         data: MNIST folder or npz; default $MNIST_DIR, Keras cache, download.
         latency_runs: Single-image invocations timed for `tflite_us_per_image`.
         runs_dir: Where to look for the newest run when `model` is None.
+        force: Export a model whose training run did not finish (interrupted, killed), which is
+            refused by default: the gate compares TFLite with that model, not with a good one.
     """
 
     model: str | None = None
@@ -33,14 +36,17 @@ class ExportConfig:
     data: str | None = None
     latency_runs: int = 3000
     runs_dir: str = "runs/train"
+    force: bool = False
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE_MODES:
             raise ValueError(f"quantize={self.quantize!r}: choose one of {', '.join(QUANTIZE_MODES)}")
         if self.calibration_samples < 1:
             raise ValueError(f"calibration_samples={self.calibration_samples}: must be at least 1")
-        if self.max_drop < 0:
-            raise ValueError(f"max_drop={self.max_drop}: must be zero or more percentage points")
+        if not (math.isfinite(self.max_drop) and 0 <= self.max_drop <= 100):  # NaN compares false: no gate.
+            raise ValueError(f"max_drop={self.max_drop}: must be a number of percentage points from 0 to 100")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed}: must be zero or more")
         if self.latency_runs < 1:
             raise ValueError(f"latency_runs={self.latency_runs}: must be at least 1")
 

@@ -12,7 +12,8 @@ from edge_runtime import constants
 from exporter.config import QUANTIZE_MODES
 
 
-def convert(model, mode: str, calibration_images: np.ndarray | None = None) -> bytes:
+def convert(model, mode: str, calibration_images: np.ndarray | None = None,
+            input_shape: tuple[int | None, ...] | None = None) -> bytes:
     """Converts a Keras model to a `.tflite` flatbuffer.
 
     The conversion goes through a SavedModel written by Keras's own `model.export` into a temporary
@@ -24,6 +25,8 @@ def convert(model, mode: str, calibration_images: np.ndarray | None = None) -> b
         model: A Keras model taking (batch, 28, 28, 1) floats in [0, 1].
         mode: One of QUANTIZE_MODES; "none" keeps float32.
         calibration_images: float32 (N, 28, 28, 1) images in [0, 1]; required for "int8".
+        input_shape: The input shape without the batch, None for a free dimension; default
+            (28, 28, 1). A line model passes (32, None, 1), so one file reads any strip width.
 
     Returns:
         The flatbuffer bytes.
@@ -34,7 +37,8 @@ def convert(model, mode: str, calibration_images: np.ndarray | None = None) -> b
     if mode not in QUANTIZE_MODES:
         raise ValueError(f"quantize mode {mode!r} is not one of {', '.join(QUANTIZE_MODES)}")
     size = constants.IMAGE_SIZE
-    signature = [tf.TensorSpec([None, size, size, 1], tf.float32, name="image")]
+    shape = list(input_shape) if input_shape is not None else [size, size, 1]
+    signature = [tf.TensorSpec([None, *shape], tf.float32, name="image")]
     with tempfile.TemporaryDirectory(prefix="digitkit-export-") as saved_model:
         model.export(saved_model, format="tf_saved_model", input_signature=signature, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)

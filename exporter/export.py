@@ -4,49 +4,47 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import pathlib
 import tempfile
 
 import numpy as np
 
 from edge_runtime import constants, files, metadata
-from exporter import convert, verify
+from exporter import convert, model_checks, user_parity, verify
 from exporter import metadata as export_metadata
 from exporter.config import ExportConfig
 
 
-def resolve_model_path(config: ExportConfig) -> pathlib.Path:
-    """The `model.keras` to export: the given file, the one in a given run folder, or the newest run's.
-
-    Raises:
-        FileNotFoundError: Nothing found, naming where it looked.
-        ValueError: The file is not a `.keras` model.
-    """
-    if config.model is None:
-        candidates = sorted(pathlib.Path(config.runs_dir).glob("*/model.keras"), key=lambda p: p.stat().st_mtime)
-        if not candidates:
-            raise FileNotFoundError(f"no trained model found under {config.runs_dir}/*/model.keras; "
-                                    f"train one with digit-train or pass MODEL")
-        return candidates[-1]
-    path = pathlib.Path(config.model)
-    if path.is_dir():
-        path = path / "model.keras"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: model not found (give a model.keras file or a run folder holding one)")
-    if path.suffix != ".keras":
-        raise ValueError(f"{path}: not a Keras model file; expected a .keras file or a run folder")
-    return path
+# They live in model_checks, which imports no TensorFlow, so that digit-export refuses bad input at once.
+resolve_model_path = model_checks.resolve_model_path
+check_inputs = model_checks.check_inputs
 
 
 def load_keras_model(path: pathlib.Path):
-    """Loads a `.keras` file, turning Keras's assorted failures into one clear ValueError."""
+    """Loads a `.keras` file, turning Keras's assorted failures into one clear ValueError.
+
+    The file is checked first (`model_checks.check_model_file`: type, size, zip bomb) and Keras runs
+    under `model_checks.memory_capped`, so no file can make the load block or grow without bound.
+
+    Raises:
+        FileNotFoundError: No file there.
+        model_checks.ModelFileError: Naming the file and what is wrong with it.
+    """
     import keras
 
+    model_checks.check_model_file(path)
     try:
-        return keras.saving.load_model(path, compile=False)
+        with model_checks.memory_capped():
+            model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors... for a bad file.
-        raise ValueError(f"{path}: not a loadable Keras model ({type(error).__name__}: {error})") from error
+        if model_checks.is_out_of_memory(error):
+            raise model_checks.ModelFileError(
+                f"{path}: not a loadable Keras model: building it needs more than the "
+                f"{model_checks.LOAD_MEMORY_BYTES:,} bytes of memory a model may take while loading (its "
+                f"config.json declares layers far larger than a digit model's); refused") from None
+        raise model_checks.ModelFileError(
+            f"{path}: not a loadable Keras model ({type(error).__name__}: {error})") from error
+    return model
 
 
 def calibration_images(mnist, config: ExportConfig) -> np.ndarray:
@@ -57,15 +55,37 @@ def calibration_images(mnist, config: ExportConfig) -> np.ndarray:
     return (mnist.train_images[chosen].astype(np.float32) / 255.0)[..., None]
 
 
-def describe(model_path: pathlib.Path, config: ExportConfig, digitkit_version: str) -> metadata.ModelDescription:
+def class_labels(num_outputs: int) -> tuple[str, ...]:
+    """The digits, and "not a digit" for a model with an eleventh output."""
+    if num_outputs == constants.NUM_CLASSES:
+        return constants.LABELS
+    if num_outputs == constants.NUM_CLASSES + 1:
+        return constants.LABELS + (constants.NOT_A_DIGIT,)
+    raise ValueError(f"the model has {num_outputs} outputs; a digit model has 10 (digits) or 11 (and 'not a digit')")
+
+
+def edge_model(model):
+    """The part of `model` that goes to the edge: up to its logits when it has a "logits" layer.
+
+    The runtime applies the softmax itself (with the calibration temperature), so confidences keep
+    full precision instead of int8 probabilities that saturate at 255/256.
+    """
+    import keras
+
+    names = [layer.name for layer in model.layers]
+    if "logits" not in names:
+        return model, "softmax"
+    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits"), "logits"
+
+
+def describe(model_path: pathlib.Path, config: ExportConfig, digitkit_version: str, num_outputs: int = 10,
+             output: str = "softmax") -> metadata.ModelDescription:
     """The description embedded in the file: labels, input range and polarity, provenance."""
-    run_config = model_path.parent / "config.json"
-    training = json.loads(run_config.read_text()) if run_config.is_file() else {}
-    run_metrics = model_path.parent / "metrics.json"
-    accuracy = json.loads(run_metrics.read_text()).get("test_accuracy") if run_metrics.is_file() else None
+    training = model_checks.read_run_json(model_path.parent / "config.json") or {}
+    accuracy = (model_checks.read_run_json(model_path.parent / "metrics.json") or {}).get("test_accuracy")
     return metadata.ModelDescription(
-        labels=constants.LABELS, input_range=(0.0, 1.0), polarity=constants.POLARITY_WHITE_ON_BLACK,
-        output="softmax", embedded=True,
+        labels=class_labels(num_outputs), input_range=(0.0, 1.0), polarity=constants.POLARITY_WHITE_ON_BLACK,
+        output=output, embedded=True,
         extra={"digitkit_version": digitkit_version, "quantize": config.quantize,
                "source_run": model_path.parent.name, "source_model": model_path.name,
                "training_seed": training.get("seed"), "keras_test_accuracy": accuracy,
@@ -83,23 +103,33 @@ def export(config: ExportConfig, mnist, calibration: np.ndarray | None = None) -
     Returns:
         The `.tflite` path and the report; the caller checks `report["gate_passed"]`.
     """
-    model_path = resolve_model_path(config)
+    model_path, out_dir = check_inputs(config)
+    from exporter import line_export  # A line model (digit-train --task line) has its own proof.
+
+    if line_export.is_line_run(model_path):
+        return line_export.export_line(config, mnist, model_path, out_dir, calibration)
     model = load_keras_model(model_path)
-    out_dir = pathlib.Path(config.out) if config.out else model_path.parent
+    model_checks.check_model_shape(model, model_path)
+    class_labels(int(model.outputs[0].shape[-1]))  # Refuses an unknown class count now, not after converting.
     if config.quantize == "int8" and calibration is None:
         calibration = calibration_images(mnist, config)
-    float32_bytes = convert.convert(model, "none")
-    converted = float32_bytes if config.quantize == "none" else convert.convert(model, config.quantize, calibration)
+    edge, output = edge_model(model)
+    float32_bytes = convert.convert(edge, "none")
+    converted = float32_bytes if config.quantize == "none" else convert.convert(edge, config.quantize, calibration)
     versions = verify.versions()
-    tflite_bytes = export_metadata.embed_description(
-        converted, describe(model_path, config, versions["digitkit_version"]))
+    num_outputs = int(model.outputs[0].shape[-1])
+    description = describe(model_path, config, versions["digitkit_version"], num_outputs, output)
+    tflite_bytes = export_metadata.embed_description(converted, description)
+    # The float32 reference is timed through the runtime too, so it needs the same description.
+    float32_bytes = export_metadata.embed_description(float32_bytes, description)
     report = _verify(model, tflite_bytes, float32_bytes, mnist, config)
+    report.update(user_parity.measure(model, tflite_bytes, model_path))  # Fine-tuned runs: parity on the user's data.
     report.update(versions, file=f"{config.file_stem}.tflite", source_model=str(model_path),
-                  config=dataclasses.asdict(config))
+                  source_run_complete=model_checks.run_status(model_path)[0], config=dataclasses.asdict(config))
     tflite_path = out_dir / f"{config.file_stem}.tflite"
     files.write_bytes(tflite_path, tflite_bytes)
     files.write_json(out_dir / f"{config.file_stem}.report.json", report)
-    files.write_text(out_dir / f"{config.file_stem}.report.md", verify.markdown(report))
+    files.write_text(out_dir / f"{config.file_stem}.report.md", verify.markdown(report) + user_parity.markdown(report))
     files.write_json(out_dir / f"{config.file_stem}.config.json", dataclasses.asdict(config))
     return tflite_path, report
 
@@ -107,6 +137,10 @@ def export(config: ExportConfig, mnist, calibration: np.ndarray | None = None) -
 def _verify(model, tflite_bytes: bytes, float32_bytes: bytes, mnist, config: ExportConfig) -> dict:
     test_images = mnist.test_images.astype(np.float32) / 255.0
     keras_probabilities = model.predict(test_images[..., None], batch_size=1000, verbose=0)
+    broken = int((~np.isfinite(keras_probabilities)).any(axis=1).sum())
+    if broken:  # NaN never equals a label, yet argmax of NaN is 0: the gate could pass on garbage.
+        raise model_checks.ModelFileError(f"the Keras model outputs NaN or infinity for {broken:,} of "
+                                          f"{len(test_images):,} test images; nothing was exported")
     with tempfile.TemporaryDirectory() as scratch:
         candidate = pathlib.Path(scratch) / "candidate.tflite"
         candidate.write_bytes(tflite_bytes)

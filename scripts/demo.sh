@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=()
 [ "${1:-}" = "--quick" ] && profile=(--quick)
-bash scripts/setup_venv.sh train,dev
+bash scripts/setup_venv.sh train,dev,view
 if [ -z "${MNIST_DIR:-}" ] && [ -d ../shared/mnist ]; then export MNIST_DIR="$(cd ../shared/mnist && pwd)"; fi
 export TF_CPP_MIN_LOG_LEVEL=2
 name="demo-$(date +%Y%m%d-%H%M%S)"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Regenerates the int8 model that ships with digitkit (edge_runtime/models/) with digitkit's own
+# Regenerates the models that ship with digitkit (edge_runtime/models/: int8 and dynamic-range) with digitkit's own
 # digit-train and digit-export, from seed 0, and records its export report beside it.
 # Usage: MNIST_DIR=../shared/mnist bash scripts/make_default_model.sh [SEED]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seed="${1:-0}"
-bash scripts/setup_venv.sh train,dev
+bash scripts/setup_venv.sh train,dev,view
 if [ -z "${MNIST_DIR:-}" ] && [ -d ../shared/mnist ]; then export MNIST_DIR="$(cd ../shared/mnist && pwd)"; fi
 export TF_CPP_MIN_LOG_LEVEL=2
 run="runs/train/default-model-seed$seed"
@@ -13,11 +13,17 @@ if [ ! -f "$run/metrics.json" ]; then
   rm -rf "$run"   # a half-finished earlier attempt; digit-train never overwrites, so clear it first
   .venv/bin/digit-train --seed "$seed" --out runs/train --name "default-model-seed$seed"
 fi
-.venv/bin/digit-export "$run" --quantize int8 --seed "$seed"
 models=edge_runtime/models
-cp "$run/model_int8.tflite" "$models/digitkit_int8.tflite.tmp" && mv "$models/digitkit_int8.tflite.tmp" "$models/digitkit_int8.tflite"
-cp "$run/model_int8.report.json" "$models/digitkit_int8.report.json"
-cp "$run/model_int8.report.md" "$models/digitkit_int8.report.md"
+# Two exports of the same network: `digit-infer --model auto` times both once per machine and uses the
+# faster (edge_runtime/variants.py). Each export must pass its parity proof (digit-export exits 1 otherwise).
+for mode in int8 dynamic; do
+  .venv/bin/digit-export "$run" --quantize "$mode" --seed "$seed"
+done
+for mode in int8 dynamic; do
+  cp "$run/model_$mode.tflite" "$models/digitkit_$mode.tflite.tmp" && mv "$models/digitkit_$mode.tflite.tmp" "$models/digitkit_$mode.tflite"
+  cp "$run/model_$mode.report.json" "$models/digitkit_$mode.report.json"
+  cp "$run/model_$mode.report.md" "$models/digitkit_$mode.report.md"
+  echo "Shipped $(stat -c %s "$models/digitkit_$mode.tflite") bytes: $models/digitkit_$mode.tflite"
+done
 cp "$run/config.json" "$models/digitkit_int8.train-config.json"
 cp "$run/metrics.json" "$models/digitkit_int8.train-metrics.json"
-echo "Shipped $(stat -c %s "$models/digitkit_int8.tflite") bytes: $models/digitkit_int8.tflite"

@@ -3,7 +3,7 @@
 # MNIST is read from $MNIST_DIR, defaulting to ../shared/mnist beside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_venv.sh train,dev
+bash scripts/setup_venv.sh train,dev,view,cluster
 if [ -z "${MNIST_DIR:-}" ] && [ -d ../shared/mnist ]; then
   export MNIST_DIR="$(cd ../shared/mnist && pwd)"
 fi

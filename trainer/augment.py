@@ -1,4 +1,4 @@
-"""Cheap OpenCV augmentation aimed at real handwriting: rotation, shift, scale, shear, stroke thickness, blur."""
+"""Cheap OpenCV augmentation aimed at real handwriting: geometry, stroke thickness, blur and continental styles."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ class AugmentOptions:
         shear: Maximum absolute horizontal shear (slanted handwriting).
         thickness_probability: Chance of thickening or thinning the strokes (half each).
         blur_probability: Chance of a slight Gaussian blur (out-of-focus webcams).
+        style_probability: Chance that a 7 gets a crossbar or a 1 a flag, as continental writers draw
+            them (MNIST has few of either: crossed 7s were read as 4 or 1, flagged 1s as 7).
+        marker_probability: Chance of a heavy marker stroke (dilated twice), which MNIST lacks.
     """
 
     rotation_degrees: float = 10.0
@@ -30,6 +33,8 @@ class AugmentOptions:
     shear: float = 0.12
     thickness_probability: float = 0.25
     blur_probability: float = 0.1
+    style_probability: float = 0.3
+    marker_probability: float = 0.05
 
 
 _THICKEN = np.ones((2, 2), np.uint8)
@@ -37,8 +42,14 @@ _THICKEN = np.ones((2, 2), np.uint8)
 _THIN = (np.ones((1, 2), np.uint8), np.ones((2, 1), np.uint8))
 
 
-def augment_batch(images: np.ndarray, rng: np.random.Generator, options: AugmentOptions) -> np.ndarray:
-    """Returns randomly distorted copies of uint8 (N, 28, 28) white-on-black images."""
+def augment_batch(images: np.ndarray, rng: np.random.Generator, options: AugmentOptions,
+                  labels: np.ndarray | None = None) -> np.ndarray:
+    """Returns randomly distorted copies of uint8 (N, 28, 28) white-on-black images.
+
+    With `labels`, some 7s are crossed and some 1s flagged first (see `AugmentOptions.style_probability`).
+    """
+    if labels is not None and options.style_probability > 0:
+        images = add_styles(images, labels, rng, options.style_probability)
     count = len(images)
     angles = np.radians(rng.uniform(-options.rotation_degrees, options.rotation_degrees, count))
     scales = rng.uniform(*options.scale_range, count)
@@ -51,7 +62,9 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, options: Augment
         matrix = _affine(angles[index], scales[index], shears[index], shifts[index])
         image = cv2.warpAffine(images[index], matrix, (SIZE, SIZE), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        if thickness[index] < options.thickness_probability / 2:
+        if thickness[index] > 1.0 - options.marker_probability:
+            image = cv2.dilate(image, _THICKEN, iterations=2)
+        elif thickness[index] < options.thickness_probability / 2:
             image = cv2.dilate(image, _THICKEN)
         elif thickness[index] < options.thickness_probability:
             image = cv2.erode(image, _THIN[index % 2])
@@ -68,3 +81,33 @@ def _affine(angle: float, scale: float, shear: float, shift: np.ndarray) -> np.n
     centre = np.array([SIZE / 2 - 0.5, SIZE / 2 - 0.5])
     offset = centre - linear @ centre + shift
     return np.hstack([linear, offset[:, None]]).astype(np.float32)
+
+
+def add_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, probability: float) -> np.ndarray:
+    """Crosses some 7s through the middle of their stem and gives some 1s a flag at the top."""
+    output = images.copy()
+    chosen = rng.random(len(images)) < probability
+    for index in np.flatnonzero(chosen & ((labels == 7) | (labels == 1))):
+        image = output[index]
+        rows = np.flatnonzero(image.max(axis=1) > 96)
+        if len(rows) < 8:
+            continue
+        top, height = int(rows[0]), int(rows[-1] - rows[0] + 1)
+        thickness = int(rng.integers(1, 3))
+        if labels[index] == 7:
+            row = top + int(height * rng.uniform(0.45, 0.6))
+            columns = np.flatnonzero(image[row] > 96)
+            if len(columns) == 0:
+                continue
+            centre, reach = float(columns.mean()), height * rng.uniform(0.18, 0.3)
+            tilt = rng.uniform(-1.5, 1.5)
+            cv2.line(image, (round(centre - reach), round(row + tilt)), (round(centre + reach), round(row - tilt)),
+                     255, thickness, cv2.LINE_AA)
+        else:
+            columns = np.flatnonzero(image[top] > 96)
+            x = int(columns.mean()) if len(columns) else int(image.shape[1] / 2)
+            length = height * rng.uniform(0.2, 0.4)
+            angle = np.radians(rng.uniform(20, 50))  # down and to the left of the top
+            end = (round(x - length * np.cos(angle)), round(top + length * np.sin(angle)))
+            cv2.line(image, (x, top), end, 255, thickness, cv2.LINE_AA)
+    return output

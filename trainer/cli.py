@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import sys
 
 import click
 
@@ -24,7 +26,23 @@ from trainer import config as config_module
 @click.option("--data", "data_path", type=click.Path(), help="Folder of MNIST IDX files (gzip or raw) or an "
               "mnist.npz. Default: $MNIST_DIR, then the Keras cache, then a download.")
 @click.option("--validation-fraction", type=click.FloatRange(0, 0.5, min_open=True), help="Held-out share (default 0.1).")
-def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_path, validation_fraction):
+@click.option("--strategy", type=click.Choice(config_module.STRATEGIES), default="default", show_default=True,
+              help="default: one device. mirrored: every local GPU (or one CPU replica). multiworker: the machines "
+              "in TF_CONFIG. With a strategy, --batch-size is per replica and the learning rate scales with them.")
+@click.option("--stem", type=click.Choice(config_module.STEMS), help="First block: conv5 (5x5 conv + pool), s2d "
+              "(space-to-depth 2x2 + 3x3 conv) or stride2 (5x5 conv, stride 2). Default conv5.")
+@click.option("--finetune", "finetune_data", type=click.Path(), help="Fine-tune instead of training from scratch, on "
+              "your own labelled folder (<folder>/<label>/*.png and/or labels.csv, e.g. from digit-infer "
+              "--save-uncertain); needs --from. Default 6 epochs, MNIST replay on.")
+@click.option("--from", "finetune_from", type=click.Path(), help="With --finetune: the model to start from: a run "
+              "folder, a model.keras, or a .tflite exported into a run folder.")
+@click.option("--val", "finetune_val", type=click.Path(), help="With --finetune: a labelled folder to validate on "
+              "(default: a 20% share of --finetune's data, or --validation-fraction).")
+@click.option("--task", type=click.Choice(config_module.TASKS), default="digit", show_default=True,
+              help="digit: the single-digit CNN; line: the CTC line model that reads a strip of digits "
+              "(synthetic lines of MNIST digits; --quick about a minute, default under 10 minutes).")
+def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_path, validation_fraction, stem,
+         finetune_data=None, finetune_from=None, finetune_val=None, task="digit", strategy="default"):
     """Train the digit CNN on MNIST and write a new run folder with model, metrics and plots.
 
     \b
@@ -34,13 +52,22 @@ def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_pat
       digit-train --limit 3000 --epochs 2 --out /tmp/runs
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter off the terminal.
+    for stream in (sys.stdout, sys.stderr):  # A path that is not UTF-8 (b"\xff") prints as \xff, not a traceback.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    if finetune_data or finetune_from or finetune_val:
+        from trainer import finetune_cli
+
+        finetune_cli.run(finetune_data, finetune_from, finetune_val, epochs=epochs, batch_size=batch_size, out=out,
+                         name=name, seed=seed, no_augment=no_augment, data_path=data_path,
+                         validation_fraction=validation_fraction, other=(quick, limit, stem))
     try:
         config = config_module.from_profile(
             "quick" if quick else "default", epochs=epochs, batch_size=batch_size, out=out, name=name, seed=seed,
             augment=False if no_augment else None, limit=limit, data=data_path,
-            validation_fraction=validation_fraction)
+            validation_fraction=validation_fraction, stem=stem, task=task, strategy=strategy)
     except ValueError as error:
-        raise click.UsageError(str(error)) from error
+        raise click.UsageError(_as_option(str(error))) from error
     try:  # Imported after parsing, so --help never loads TensorFlow.
         from trainer import data, report, train
     except ImportError as error:
@@ -51,14 +78,72 @@ def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_pat
         mnist = data.load_mnist(config.data)
     except (FileNotFoundError, data.DataError) as error:
         raise click.ClickException(str(error)) from error
-    run_dir = train.make_run_dir(config)
-    files.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "data_source": mnist.source})
+    except KeyboardInterrupt:
+        _exit_interrupted(None)
+    try:
+        run_dir = _run_dir_for(config, train)
+        files.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "data_source": mnist.source})
+    except OSError as error:
+        raise click.BadParameter(f"cannot create a run folder in {config.out} ({error.strerror or error})",
+                                 param_hint="--out") from error
     click.echo(f"Run folder: {run_dir}  (data: {mnist.source})")
-    result = train.train(config, mnist, run_dir)
-    metrics = report.write_run_report(result, mnist.test_images, mnist.test_labels)
-    click.echo(report.summary_table(_summary_rows(config, result, metrics)))
+    try:
+        if config.task == "line":
+            from trainer import lines_report, lines_train
+
+            result = lines_train.train_lines(config, mnist, run_dir)
+            metrics = lines_report.write_line_report(result, mnist, planned_epochs=config.epochs)
+        else:
+            result = train.train(config, mnist, run_dir)
+            metrics = report.write_run_report(result, mnist.test_images, mnist.test_labels, planned_epochs=config.epochs)
+    except KeyboardInterrupt:  # A (second) Ctrl-C outside fit: what is written stays, every write is atomic.
+        _exit_interrupted(run_dir)
+    except OSError as error:
+        raise click.ClickException(f"{run_dir}: cannot write the run ({error.strerror or error})") from error
+    rows = lines_report.summary_rows(config, result, metrics) if config.task == "line" else \
+        _summary_rows(config, result, metrics)
+    click.echo(report.summary_table(rows))
     if result.interrupted:
+        click.echo(f"The run is incomplete ({metrics.get('incomplete_reason', 'interrupted')}); "
+                   f"digit-export refuses it without --force.", err=True)
         raise SystemExit(130)
+
+
+def _run_dir_for(config, train):
+    """The run folder; a multiworker run's non-chief workers write theirs to a temporary folder removed at exit,
+    since saving and evaluating are collective steps every worker must take (TensorFlow's convention)."""
+    from trainer import distribute
+
+    try:
+        place = distribute.role(config.strategy)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    if place.chief:
+        return train.make_run_dir(config)
+    import atexit
+    import pathlib
+    import shutil
+    import tempfile
+
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix=f"digit-train-worker{place.index}-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    return scratch
+
+
+def _exit_interrupted(run_dir) -> None:
+    """Says what an interrupted run left behind, and exits 130 without a traceback."""
+    if run_dir is None:
+        click.echo("\nInterrupted before training began; nothing was written.", err=True)
+    else:
+        kept = sorted(path.name for path in run_dir.iterdir() if not path.name.startswith("."))
+        try:
+            complete = json.loads((run_dir / "metrics.json").read_text()).get("complete") is True
+        except (OSError, ValueError, AttributeError):
+            complete = False
+        state = ("training had finished; the report was cut short" if complete else
+                 "the run is incomplete and digit-export refuses it without --force")
+        click.echo(f"\nInterrupted: {run_dir} keeps {', '.join(kept) or 'nothing'}; {state}.", err=True)
+    raise SystemExit(130)
 
 
 def _summary_rows(config, result, metrics) -> list[tuple[str, str]]:
@@ -72,6 +157,12 @@ def _summary_rows(config, result, metrics) -> list[tuple[str, str]]:
         ("test accuracy", f"{metrics['test_accuracy']:.2%}"),
         ("test loss", f"{metrics['test_loss']:.4f}"),
     ]
+
+
+def _as_option(message: str) -> str:
+    """Names the option in a config error: "max_drop=nan: ..." becomes "--max-drop nan: ..."."""
+    field, separator, rest = message.partition("=")
+    return f"--{field.replace('_', '-')} {rest}" if separator and field.isidentifier() else message
 
 
 if __name__ == "__main__":

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import lzma
+import math
 import os
 import pathlib
+import stat
 import zipfile
+import zlib
 
 import numpy as np
+
+from trainer import input_files
 
 TRAIN_COUNT = 60_000
 TEST_COUNT = 10_000
@@ -21,6 +27,11 @@ IDX_NAMES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 NPZ_NAME = "mnist.npz"
+# The largest IDX file MNIST has (60,000 images of 28x28 after a 16-byte header): a header that
+# promises more is refused before anything is read, so a gzip bomb expands no further than this.
+MAX_IDX_BYTES = 16 + TRAIN_COUNT * 28 * 28
+# Keras's mnist.npz expands to 55 MB; four times that leaves room for uncompressed or padded copies.
+MAX_NPZ_BYTES = 4 * 55_000_000
 KERAS_CACHE = pathlib.Path("~/.keras/datasets").expanduser()
 
 
@@ -79,9 +90,16 @@ def load_mnist(data_path: str | os.PathLike | None = None, allow_download: bool 
 
 
 def _load_from(path: pathlib.Path, origin: str) -> Mnist:
-    if not path.exists():
-        raise FileNotFoundError(f"{origin} {path}: no such file or folder; it must be a folder holding the four "
-                                f"MNIST IDX files ({', '.join(IDX_NAMES.values())}, optionally .gz) or a {NPZ_NAME}")
+    expected = (f"it must be a folder holding the four MNIST IDX files ({', '.join(IDX_NAMES.values())}, "
+                f"optionally .gz) or a {NPZ_NAME}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{origin} {path}: no such file or folder; {expected}") from None
+    except OSError as error:
+        raise DataError(f"{origin} {path}: cannot be read ({error.strerror or error})") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise DataError(f"{origin} {path} is {input_files.file_kind(mode)}; {expected}")
     if path.is_file():
         return load_npz(path)
     if (path / NPZ_NAME).is_file() and not _find_idx(path, IDX_NAMES["train_images"]):
@@ -105,7 +123,8 @@ def load_idx_folder(folder: pathlib.Path) -> Mnist:
 
 def _find_idx(folder: pathlib.Path, stem: str) -> pathlib.Path | None:
     for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
+        # Anything by that name, so a pipe or a folder by that name is named as such, not as missing.
+        if os.path.lexists(folder / name):
             return folder / name
     return None
 
@@ -113,31 +132,74 @@ def _find_idx(folder: pathlib.Path, stem: str) -> pathlib.Path | None:
 def read_idx(path: pathlib.Path) -> np.ndarray:
     """Parses one IDX file (gzip or raw) into a uint8 array, checking magic number and size.
 
+    The header says how many bytes follow, so no more than that (and one byte to notice a longer
+    file) is ever read or decompressed: a gzip bomb stops at the size MNIST needs.
+
     Raises:
-        DataError: The file is not an unsigned-byte IDX file, or its data is truncated or too long.
+        DataError: The file is not a regular file, not an unsigned-byte IDX file, larger than any
+            MNIST file, or its data is truncated or too long.
     """
+    compressed = path.suffix == ".gz"
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        size = input_files.check_regular_file(path, 2 * MAX_IDX_BYTES, "an MNIST IDX file")
+        stream = gzip.open(path, "rb") if compressed else open(path, "rb")
+    except input_files.InputFileError as error:
+        raise DataError(str(error)) from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
+    try:
+        with stream:
+            start = stream.read(4)
+            if len(start) < 4:
+                raise DataError(f"{path}: only {len(start)} bytes; an IDX file starts with an 8-byte header at least")
+            magic = int.from_bytes(start, "big")
+            if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
+                raise DataError(f"{path}: magic number {magic:#010x} is not an MNIST IDX magic "
+                                f"({IMAGE_MAGIC:#010x} images, {LABEL_MAGIC:#010x} labels)"
+                                + _gzip_hint(start, compressed))
+            dimensions = start[3]
+            header = 4 + 4 * dimensions
+            packed_shape = stream.read(4 * dimensions)
+            if len(packed_shape) < 4 * dimensions:
+                raise DataError(f"{path}: truncated: the header of {header} bytes is cut at {4 + len(packed_shape)}")
+            shape = tuple(int.from_bytes(packed_shape[4 * i: 4 * i + 4], "big") for i in range(dimensions))
+            expected = header + math.prod(shape)
+            if expected > MAX_IDX_BYTES:
+                raise DataError(f"{path}: header says shape {shape} ({expected:,} bytes), more than the largest "
+                                f"MNIST file ({MAX_IDX_BYTES:,} bytes); refused unread")
+            if not compressed and size < expected:
+                raise DataError(f"{path}: truncated: header says shape {shape} ({expected} bytes), "
+                                f"file has {size} bytes")
+            body = stream.read(expected - header + 1)  # One byte more reveals a file longer than its header says.
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError.
         raise DataError(f"{path}: cannot decompress ({error}); the file is truncated or not gzip") from error
-    if len(raw) < 8:
-        raise DataError(f"{path}: only {len(raw)} bytes; an IDX file starts with an 8-byte header at least")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
-        raise DataError(f"{path}: magic number {magic:#010x} is not an MNIST IDX magic "
-                        f"({IMAGE_MAGIC:#010x} images, {LABEL_MAGIC:#010x} labels)")
-    dimensions = raw[3]
-    header = 4 + 4 * dimensions
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dimensions))
-    expected = header + int(np.prod(shape))
-    if len(raw) != expected:
-        state = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(f"{path}: {state}: header says shape {shape} ({expected} bytes), file has {len(raw)} bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    if header + len(body) < expected:
+        raise DataError(f"{path}: truncated: header says shape {shape} ({expected} bytes), "
+                        f"file has {header + len(body)} bytes")
+    if header + len(body) > expected:
+        actual = f"file has {size} bytes" if not compressed else "the data goes on; decompression stopped there"
+        raise DataError(f"{path}: longer than its header says: header says shape {shape} ({expected} bytes), "
+                        f"{actual}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def _gzip_hint(start: bytes, compressed: bool) -> str:
+    if not compressed and start[:2] == b"\x1f\x8b":
+        return "; the file is gzip-compressed: give it a .gz suffix"
+    return ""
 
 
 def load_npz(path: pathlib.Path) -> Mnist:
-    """Loads and validates a Keras-style `mnist.npz` (x_train, y_train, x_test, y_test)."""
+    """Loads and validates a Keras-style `mnist.npz` (x_train, y_train, x_test, y_test).
+
+    The archive's central directory is checked first (see `input_files.check_zip_archive`), so a
+    file that is not an npz is named for what it is and a zip bomb is refused unread.
+    """
+    try:
+        input_files.check_regular_file(path, MAX_NPZ_BYTES, "an mnist.npz")
+        input_files.check_zip_archive(path, MAX_NPZ_BYTES, "a NumPy .npz archive such as Keras's mnist.npz")
+    except input_files.InputFileError as error:
+        raise DataError(str(error)) from None
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[key] for name, key in
@@ -145,8 +207,9 @@ def load_npz(path: pathlib.Path) -> Mnist:
                        ("test_images", "x_test"), ("test_labels", "y_test"))}
     except KeyError as error:
         raise DataError(f"{path}: missing array {error}; expected x_train, y_train, x_test, y_test") from error
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataError(f"{path}: not a readable .npz file ({error})") from error
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, TypeError, AttributeError, zlib.error, lzma.LZMAError,
+            NotImplementedError, RuntimeError) as error:  # Damaged, encrypted or oddly compressed members.
+        raise DataError(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from error
     mnist = Mnist(**arrays, source=str(path))
     validate(mnist)
     return mnist

@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 from edge_runtime import constants, files  # noqa: E402
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """Counts (true, predicted) pairs: rows are true digits, columns predicted digits."""
-    matrix = np.zeros((constants.NUM_CLASSES, constants.NUM_CLASSES), dtype=np.int64)
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = constants.NUM_CLASSES) -> np.ndarray:
+    """Counts (true, predicted) pairs: rows are true classes, columns predicted ones (10 is "not a digit")."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels.astype(np.int64), predictions.astype(np.int64)), 1)
     return matrix
 
@@ -23,7 +23,7 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     """Accuracy, mean cross-entropy, per-class precision and recall, and the confusion matrix."""
     predictions = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(labels, predictions)
+    matrix = confusion_matrix(labels, predictions, max(constants.NUM_CLASSES, probabilities.shape[1]))
     true_positives = np.diag(matrix).astype(np.float64)
     precision = true_positives / np.maximum(matrix.sum(axis=0), 1)
     recall = true_positives / np.maximum(matrix.sum(axis=1), 1)
@@ -37,6 +37,8 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
                                                 "support": int(matrix[digit].sum())}
                       for digit in range(constants.NUM_CLASSES)},
         "confusion_matrix": matrix.tolist(),
+        # Test digits the model took for "not a digit" (already counted as errors above).
+        "rejected_as_not_digit": int(matrix[:, constants.NUM_CLASSES:].sum()),
     }
 
 
@@ -52,7 +54,8 @@ def plot_learning_curves(history: dict[str, list[float]], best_epoch: int):
             axis.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
         axis.set(xlabel="epoch", title=metric)
         axis.grid(alpha=0.3)
-        axis.legend()
+        if axis.get_legend_handles_labels()[0]:  # An interrupted first epoch leaves nothing to label.
+            axis.legend()
     figure.tight_layout()
     return figure
 
@@ -68,7 +71,7 @@ def plot_confusion_matrix(matrix: np.ndarray):
                 axis.text(predicted, true, str(matrix[true, predicted]), ha="center", va="center",
                           fontsize=7, color=color)
     axis.set(xlabel="predicted", ylabel="true", title="Confusion matrix (test set)",
-             xticks=range(10), yticks=range(10))
+             xticks=range(len(matrix)), yticks=range(len(matrix)))
     figure.colorbar(image, ax=axis, label="log(1 + count)")
     figure.tight_layout()
     return figure
@@ -107,24 +110,55 @@ def summary_table(rows: list[tuple[str, str]]) -> str:
     return "\n".join([rule] + [f"{key.ljust(width)} : {value}" for key, value in rows] + [rule])
 
 
-def write_run_report(result, test_images: np.ndarray, test_labels: np.ndarray) -> dict:
+def training_outcome(result, planned_epochs: int | None = None) -> dict:
+    """What training produced, before the test set is measured, and whether the run is complete.
+
+    A run is complete when training ended by itself (all epochs, or early stopping). An interrupted
+    run keeps its best model, but `digit-export` refuses it without `--force`: before the first
+    epoch ends, that model was never validated.
+    """
+    outcome = {"complete": not result.interrupted, "interrupted": result.interrupted,
+               "epochs_planned": planned_epochs, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+               "train_seconds": round(result.train_seconds, 1), "parameters": int(result.model.count_params()),
+               "best_validation_accuracy": max(result.history.get("val_accuracy", [0.0]), default=0.0)}
+    if result.interrupted:
+        of = f" of {planned_epochs}" if planned_epochs else ""
+        if result.best_epoch:
+            reason = (f"interrupted after {result.epochs_run}{of} epochs; model.keras is epoch {result.best_epoch}, "
+                      f"the best on validation so far")
+        else:
+            reason = (f"interrupted before the first epoch ended (0{of} epochs); model.keras holds weights "
+                      f"that were never validated")
+        outcome["incomplete_reason"] = reason
+    return outcome
+
+
+def write_run_report(result, test_images: np.ndarray, test_labels: np.ndarray,
+                     planned_epochs: int | None = None) -> dict:
     """Evaluates the chosen model on the test set and writes metrics, history and plots to the run folder.
 
-    The test set is only measured here, after the model was chosen on validation.
+    The test set is only measured here, after the model was chosen on validation. `history.json` and
+    a `metrics.json` with the training outcome are written first, so a Ctrl-C during the evaluation
+    or the plots loses only what was not measured yet.
+
+    Args:
+        result: The `train.TrainResult`.
+        test_images: uint8 (N, 28, 28) test digits.
+        test_labels: Their labels.
+        planned_epochs: The configured maximum, recorded with the outcome.
 
     Returns:
         The metrics dictionary written to `metrics.json`.
     """
     from trainer import train  # Local: report stays importable without building a model.
 
+    run_dir = result.run_dir
+    outcome = training_outcome(result, planned_epochs)
+    files.write_json(run_dir / "history.json", result.history)
+    files.write_json(run_dir / "metrics.json", {**outcome, "test_accuracy": None, "test_measured": False})
     probabilities = result.model.predict(train.to_float(test_images), batch_size=1000, verbose=0)
     metrics = classification_metrics(test_labels, probabilities)
-    metrics.update(best_epoch=result.best_epoch, epochs_run=result.epochs_run,
-                   train_seconds=round(result.train_seconds, 1), interrupted=result.interrupted,
-                   parameters=int(result.model.count_params()),
-                   best_validation_accuracy=max(result.history.get("val_accuracy", [0.0]), default=0.0))
-    run_dir = result.run_dir
-    files.write_json(run_dir / "history.json", result.history)
+    metrics.update(outcome, test_measured=True)
     files.write_json(run_dir / "metrics.json", metrics)
     save_figure(plot_learning_curves(result.history, result.best_epoch), run_dir / "learning_curves.png")
     save_figure(plot_confusion_matrix(np.asarray(metrics["confusion_matrix"])), run_dir / "confusion_matrix.png")

@@ -13,7 +13,8 @@ import keras
 import numpy as np
 
 from edge_runtime import files
-from trainer import augment, data, model as model_module
+from edge_runtime import constants
+from trainer import augment, data, distribute, model as model_module, nondigits
 from trainer.config import TrainConfig
 
 
@@ -52,7 +53,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         batch = self.images[chosen]
         if self.augment_images:
-            batch = augment.augment_batch(batch, self.rng, self.options)
+            batch = augment.augment_batch(batch, self.rng, self.options, self.labels[chosen])
         return to_float(batch), self.labels[chosen]
 
     def on_epoch_end(self) -> None:
@@ -105,9 +106,31 @@ def make_run_dir(config: TrainConfig) -> pathlib.Path:
     raise FileExistsError(f"{parent / base}: 999 runs of that name exist already; choose another --name")
 
 
+def num_classes(config: TrainConfig) -> int:
+    """Ten digits, plus the "not a digit" class when the config mixes such pieces in."""
+    return constants.NUM_CLASSES + (1 if config.not_digit_share > 0 else 0)
+
+
+def with_not_digits(split: data.Split, share: float, seed: int) -> data.Split:
+    """Appends seeded "not a digit" pieces (label 10) to the training and validation parts.
+
+    Pairs of touching digits are drawn from each part's own digits, so validation stays unseen.
+    """
+    if share <= 0:
+        return split
+    rng = np.random.default_rng([seed, 10])
+    parts = []
+    for images, labels in ((split.train_images, split.train_labels), (split.validation_images, split.validation_labels)):
+        pieces = nondigits.generate(max(1, int(round(share * len(images)))), rng, images)
+        parts += [np.concatenate([images, pieces]),
+                  np.concatenate([labels, np.full(len(pieces), constants.NUM_CLASSES, labels.dtype)])]
+    return data.Split(*parts)
+
+
 def compile_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
     """Builds the CNN with Adam and a warm-up + cosine learning-rate schedule."""
-    network = model_module.build_model(config.widths, config.dropout_rate)
+    network = model_module.build_model(config.widths, config.dropout_rate, stem=config.stem,
+                                       num_classes=num_classes(config))
     warmup_steps = int(config.warmup_epochs * steps_per_epoch)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10, decay_steps=max(1, config.epochs * steps_per_epoch - warmup_steps),
@@ -116,6 +139,25 @@ def compile_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"], jit_compile=False)
     return network
+
+
+def _distributed(strategy, config: TrainConfig, split):
+    """Sharded per-replica batches, and the model built under the strategy with TensorFlow's scaling rules."""
+    global_batch = distribute.global_batch_size(config.batch_size, strategy)
+    steps = distribute.steps_per_epoch(len(split.train_images), global_batch)
+    scaled = dataclasses.replace(config, learning_rate=distribute.scaled_learning_rate(config.learning_rate, strategy))
+    with strategy.scope():
+        network = compile_model(scaled, steps)
+    distribute.build_before_fit(network, split.train_images, split.train_labels, config.batch_size)
+    batches = distribute.distributed_batches(strategy, split.train_images, split.train_labels, config.batch_size,
+                                             config.seed, config.augment, AugmentedBatches)
+    print(f"strategy {config.strategy}: {strategy.num_replicas_in_sync} replica(s), global batch {global_batch}, "
+          f"learning rate {scaled.learning_rate:g}, {steps} steps per epoch", file=sys.stderr)
+    options = {"steps_per_epoch": steps, "shuffle": False}  # Each shard shuffles itself.
+    if config.strategy == "multiworker":  # Equal full batches on every worker, or evaluation hangs or fails.
+        options["validation_data"] = distribute.distributed_validation(
+            strategy, to_float(split.validation_images), split.validation_labels, config.batch_size)
+    return batches, network, options
 
 
 def train(config: TrainConfig, mnist: data.Mnist, run_dir: pathlib.Path, extra_callbacks=()) -> TrainResult:
@@ -128,17 +170,23 @@ def train(config: TrainConfig, mnist: data.Mnist, run_dir: pathlib.Path, extra_c
         extra_callbacks: More Keras callbacks (tests use one to simulate Ctrl-C).
     """
     keras.utils.set_random_seed(config.seed)
-    split = data.split_validation(mnist, config.validation_fraction, config.seed, config.limit)
-    batches = AugmentedBatches(split.train_images, split.train_labels, config.batch_size, config.seed, config.augment)
-    network = compile_model(config, len(batches))
+    split = with_not_digits(data.split_validation(mnist, config.validation_fraction, config.seed, config.limit),
+                            config.not_digit_share, config.seed)
+    strategy, fit_options = distribute.make_strategy(config.strategy), {}
+    if strategy is None:  # The default: one device, exactly as before --strategy existed.
+        batches = AugmentedBatches(split.train_images, split.train_labels, config.batch_size, config.seed,
+                                   config.augment)
+        network = compile_model(config, len(batches))
+    else:
+        batches, network, fit_options = _distributed(strategy, config, split)
     keep_best = KeepBest(run_dir / "model.keras")
     callbacks = [keep_best, keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)]
     history = keras.callbacks.History()
     started, interrupted = time.perf_counter(), False
     try:
+        validation = fit_options.pop("validation_data", (to_float(split.validation_images), split.validation_labels))
         network.fit(batches, epochs=config.epochs, callbacks=callbacks + [history, *extra_callbacks],
-                    validation_data=(to_float(split.validation_images), split.validation_labels),
-                    verbose=1 if sys.stdout.isatty() else 2)
+                    validation_data=validation, verbose=1 if sys.stdout.isatty() else 2, **fit_options)
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: keeping the best model so far.", file=sys.stderr)
@@ -146,6 +194,8 @@ def train(config: TrainConfig, mnist: data.Mnist, run_dir: pathlib.Path, extra_c
     keep_best.restore()
     if keep_best.best_weights is None:  # Interrupted before the first epoch ended: keep what there is.
         save_model(network, run_dir / "model.keras")
+    if strategy is not None:  # The report predicts on each worker alone, without the strategy's collectives.
+        network = distribute.undistributed_copy(network, lambda: compile_model(config, 1))
     return TrainResult(network, {key: [float(v) for v in values] for key, values in history.history.items()},
                        keep_best.best_epoch, len(history.history.get("loss", [])), seconds, interrupted,
                        run_dir, split)

@@ -1,0 +1,71 @@
+"""Groups and lines of a reading: which digits belong together, and how the number is written out.
+
+The rule for a group: within a text line (digits ordered left to right), a new group starts where
+the blank between two neighbouring digits is wider than `GROUP_GAP` times the line's median digit
+height. Handwritten digits of one number sit less than half a digit height apart; the gap between
+the parts of a phone number or a date is about a digit's height or more. Groups are joined with
+one space and lines with " / ", so "12 34 / 56" is two lines, the first of two groups.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+GROUP_GAP = 0.9
+"""A blank wider than this many median digit heights, inside a line, separates two groups."""
+
+GROUP_SEPARATOR = " "
+LINE_SEPARATOR = " / "
+
+
+def assign_groups(boxes: list[tuple[int, int, int, int]], lines: list[int]) -> list[int]:
+    """Group index (0-based, counted through the whole image) for each digit in reading order.
+
+    Args:
+        boxes: x, y, width, height of each digit, in reading order (lines top to bottom, each left to right).
+        lines: The text line of each digit.
+    """
+    groups: list[int] = []
+    group = -1
+    for index, (box, line) in enumerate(zip(boxes, lines)):
+        if index == 0 or line != lines[index - 1]:
+            group += 1
+            height = statistics.median(other[3] for other, other_line in zip(boxes, lines) if other_line == line)
+        else:
+            previous = boxes[index - 1]
+            if box[0] - (previous[0] + previous[2]) > GROUP_GAP * height:
+                group += 1
+        groups.append(group)
+    return groups
+
+
+def join(labels: list[str], lines: list[int], groups: list[int]) -> str:
+    """The digits written out, with a space between groups and " / " between lines."""
+    text = []
+    for index, label in enumerate(labels):
+        if index:
+            if lines[index] != lines[index - 1]:
+                text.append(LINE_SEPARATOR)
+            elif groups[index] != groups[index - 1]:
+                text.append(GROUP_SEPARATOR)
+        text.append(label)
+    return "".join(text)
+
+
+def structure(items) -> list[list[dict]]:
+    """Lines, each a list of groups, each with its digits, boxes and confidences (the JSONL `lines`).
+
+    Args:
+        items: Digits with `label`, `box`, `confidence`, `accepted`, `line` and `group`, in reading order.
+    """
+    lines: list[list[dict]] = []
+    for index, item in enumerate(items):
+        if index == 0 or item.line != items[index - 1].line:
+            lines.append([])
+        if index == 0 or item.group != items[index - 1].group or not lines[-1]:
+            lines[-1].append({"digits": "", "boxes": [], "confidences": []})
+        group = lines[-1][-1]
+        group["digits"] += item.label if item.accepted else "?"
+        group["boxes"].append(list(item.box))
+        group["confidences"].append(round(item.confidence, 4))
+    return lines

@@ -1,0 +1,234 @@
+"""The segmentation pipeline: runs the stages in order and collects the crops and the reasons."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from edge_runtime import constants
+from edge_runtime.segment import result
+from edge_runtime.segment.components import Candidate, find_candidates, merge_faint_joins, merge_pieces
+from edge_runtime.segment.crop import digit_image, is_tile, source_box, source_boxes, tile_digits
+from edge_runtime.segment.filters import most_prominent, on_the_page, plausible_digits
+from edge_runtime.segment.light import Light, as_gray, measure_light
+from edge_runtime.segment.mask import find_ink, rule_boxes
+from edge_runtime.segment.options import PreprocessOptions
+from edge_runtime.segment.order import reading_order
+from edge_runtime.segment.result import DigitCrop, Dropped, Event, Segmentation
+from edge_runtime.segment.split import keep_unsplit, split_touching
+
+__all__ = ["extract_digits", "segment_image"]
+
+_DEFAULT_OPTIONS = PreprocessOptions()
+
+
+def segment_image(image: np.ndarray, options: PreprocessOptions = _DEFAULT_OPTIONS) -> Segmentation:
+    """Finds the digits in an image, in reading order, and says what else it found and why it dropped it.
+
+    Small gray tiles (at most `Tuning.tile_max_side` pixels a side, roughly square) are taken to
+    hold one digit, as MNIST images do, and are only inverted and re-centred when needed. Other
+    images are segmented in stages (light, mask, components, filters, split, order, crop). With
+    `options.single`, the most prominent digit is the one with the largest ink mass (sum of ink
+    contrast), weighted down by up to half with its distance from the image centre.
+
+    Args:
+        image: A uint8 gray (HxW) or BGR (HxWx3, or HxWx4 whose alpha is ignored) image.
+        options: How to look.
+
+    Returns:
+        The crops (text lines top to bottom, left to right within a line), the dropped pieces
+        with their reasons, the merges and splits, and the polarity.
+
+    Raises:
+        TypeError: `image` is not a numpy array.
+        ValueError: `image` is not uint8, empty, or of an unsupported shape.
+    """
+    return _segment_checked(image, options, explain=True)
+
+
+def extract_digits(image: np.ndarray, options: PreprocessOptions = _DEFAULT_OPTIONS) -> list[DigitCrop]:
+    """Finds the digits in an image, in reading order: the crops of `segment_image`, as a list.
+
+    The same crops, without collecting the reasons: a grainy photo drops a hundred specks and a
+    ruled page's rules take a labelling to box, which the camera's per-frame budget cannot spare.
+
+    Raises:
+        TypeError: `image` is not a numpy array.
+        ValueError: `image` is not uint8, empty, or of an unsupported shape.
+    """
+    return list(_segment_checked(image, options, explain=False).crops)
+
+
+def _segment_checked(image: np.ndarray, options: PreprocessOptions, explain: bool) -> Segmentation:
+    image = _checked_image(image)
+    if is_tile(image, options.tuning):
+        crops, dark_on_light = tile_digits(as_gray(image), options.polarity, options.tuning)
+        polarity = constants.INK_DARK_ON_LIGHT if dark_on_light else constants.INK_LIGHT_ON_DARK
+        return Segmentation(tuple(crops), (), (), polarity)
+    return _segment(image, options, zoom=True, explain=explain)
+
+
+def _checked_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array, not {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, not {image.dtype}")
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        if image.shape[2] == 1:
+            image = image[:, :, 0]
+        elif image.shape[2] == 4:
+            image = image[:, :, :3]
+    elif image.ndim != 2:
+        raise ValueError(f"image must be HxW gray or HxWx3 BGR, not shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image is empty (shape {image.shape})")
+    return image
+
+
+class _Notes:
+    """Collects dropped pieces and events in input coordinates; with `explain` off, ignores them."""
+
+    def __init__(self, explain: bool, scale: int, shape: tuple[int, ...]):
+        self.explain, self.scale, self.shape = explain, scale, shape
+        self.dropped: list[Dropped] = []
+        self.events: list[Event] = []
+
+    def box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        return source_box(box, self.scale, self.shape)
+
+    def drop(self, pieces, stage: str) -> None:
+        """Notes (candidate, reason) pairs."""
+        if self.explain:
+            self.dropped.extend(Dropped(self.box(candidate.box), reason, stage) for candidate, reason in pieces)
+
+    def drop_boxes(self, boxes, reason: str, stage: str) -> None:
+        """Notes working-resolution boxes, an (N, 4) array or a list of tuples, dropped for one reason."""
+        if self.explain and len(boxes):
+            boxes = source_boxes(np.asarray(boxes), self.scale, self.shape)
+            self.dropped += [Dropped(box, reason, stage) for box in boxes]
+
+    def event(self, kind: str, box: tuple[int, int, int, int], parts: tuple, reason: str) -> None:
+        if self.explain:
+            self.events.append(Event(kind, self.box(box), tuple(self.box(part) for part in parts), reason))
+
+
+def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain: bool) -> Segmentation:
+    """Normalises light, thresholds, removes ruled lines, then groups components into digits.
+
+    Text lines whose digits came out small at working resolution are segmented again from the
+    input at full resolution (see `_zoom_in`), where touching small digits come apart.
+    """
+    tuning = options.tuning
+    height, width = image.shape[:2]
+    if min(height, width) < tuning.min_digit_height:
+        event = Event(result.TOO_SMALL_IMAGE, (0, 0, width, height), (), "smaller than one digit")
+        return Segmentation((), (), (event,), options.polarity)
+    light = measure_light(image, options.polarity, options.work_side, tuning)
+    ink_mask = find_ink(light, options.min_contrast, tuning)
+    if ink_mask is None:
+        event = Event(result.NO_INK, (0, 0, width, height), (), "no writing above the paper's grain")
+        return Segmentation((), (), (event,), light.polarity)
+    notes = _Notes(explain, light.scale, image.shape)
+    if explain:
+        notes.drop_boxes(rule_boxes(ink_mask, tuning.min_digit_height), result.RULED_LINE, "mask")
+    components = find_candidates(ink_mask.cleaned, tuning)
+    labels = components.labels
+    if explain:
+        notes.drop_boxes(components.specks(tuning.min_area), result.SPECK, "components")
+    notes.drop_boxes(components.overflow, result.TOO_MANY, "components")
+    sifted = on_the_page(components.candidates, light, labels, tuning)
+    notes.drop(sifted.dropped, "filters")
+    merged = merge_pieces(sifted.kept, ink_mask.stroke_width, tuning)
+    faint = merge_faint_joins(merged.candidates, labels, light.ink, ink_mask, tuning)
+    for merge in merged.merges + faint.merges:
+        notes.event(result.MERGED, merge.merged.box, (merge.first.box, merge.second.box), merge.reason)
+    plausible = plausible_digits(faint.candidates, light, ink_mask, labels, tuning)
+    notes.drop(plausible.dropped, "filters")
+    candidates = plausible.kept
+    if not options.single and candidates:
+        split = split_touching(candidates, labels, ink_mask.stroke_width, tuning)
+        parts = plausible_digits(split.candidates, light, ink_mask, labels, tuning)
+        candidates, restored = keep_unsplit(candidates, split.candidates, parts.kept)
+        for cut in split.cuts:
+            notes.event(result.SPLIT, cut.whole.box, (cut.left.box, cut.right.box), cut.reason)
+        for whole in restored:
+            notes.event(result.KEPT_WHOLE, whole.box, (), "no part of the cut was a plausible digit")
+        notes.drop(((part, reason) for part, reason in parts.dropped if not _inside_any(part, restored)), "split")
+    if not candidates:
+        return Segmentation((), tuple(notes.dropped), tuple(notes.events), light.polarity)
+    prominent = most_prominent(candidates, light.ink.shape, options.single, options.max_digits)
+    notes.drop(prominent.dropped, "filters")
+    crops = []
+    for line_index, line in enumerate(reading_order(prominent.kept)):
+        zoomed = _zoom_in(line, image, light, options, explain) if zoom else None
+        if zoomed is not None:
+            crops += [dataclasses.replace(crop, line=line_index) for crop in zoomed.crops]
+            notes.dropped += zoomed.dropped
+            notes.events += zoomed.events
+        else:
+            crops += [
+                DigitCrop(notes.box(candidate.box), digit_image(candidate, image, light, ink_mask, labels, tuning),
+                          line_index)
+                for candidate in line
+            ]
+    return Segmentation(tuple(crops), tuple(notes.dropped), tuple(notes.events), light.polarity)
+
+
+def _inside_any(part: Candidate, wholes: list[Candidate]) -> bool:
+    """Whether the part's centre lies in one of the wholes (a part of a cut that was undone)."""
+    centre_x, centre_y = part.x + part.width // 2, part.y + part.height // 2
+    return any(whole.x <= centre_x < whole.right and whole.y <= centre_y < whole.bottom for whole in wholes)
+
+
+def _zoom_in(
+    line: list[Candidate], image: np.ndarray, light: Light, options: PreprocessOptions, explain: bool
+) -> Segmentation | None:
+    """Segments a line of small digits again, on its own region of the input at full resolution.
+
+    Returns None when the digits are not small, when the image was not reduced, or when the
+    second look finds nothing (the first look stands then). Boxes come back in `image` coordinates,
+    and the dropped pieces and events are marked as found by the second look.
+    """
+    tuning = options.tuning
+    heights = sorted(candidate.height for candidate in line)
+    typical = heights[len(heights) // 2]
+    if light.scale == 1 or options.single or typical >= tuning.zoom_below_height:
+        return None
+    height, width = light.ink.shape
+    pad_x, pad_y = int(tuning.zoom_pad[0] * typical), int(tuning.zoom_pad[1] * typical)
+    left = max(0, min(candidate.x for candidate in line) - pad_x)
+    right = min(width, max(candidate.right for candidate in line) + pad_x)
+    top = max(0, min(candidate.y for candidate in line) - pad_y)
+    bottom = min(height, max(candidate.bottom for candidate in line) + pad_y)
+    scale = light.scale
+    region = image[top * scale : bottom * scale, left * scale : right * scale]
+    inner = _segment(
+        np.ascontiguousarray(region), dataclasses.replace(options, polarity=light.polarity), zoom=False, explain=explain
+    )
+    if not inner.crops:
+        return None
+    dx, dy = left * scale, top * scale
+    crops = tuple(dataclasses.replace(crop, box=_offset(crop.box, dx, dy)) for crop in inner.crops)
+    if not explain:
+        return Segmentation(crops, (), (), inner.polarity)
+    dropped = tuple(piece._replace(box=_offset(piece.box, dx, dy), second_look=True) for piece in inner.dropped)
+    events = (
+        Event(
+            result.SECOND_LOOK,
+            source_box((left, top, right - left, bottom - top), scale, image.shape),
+            tuple(source_box(candidate.box, scale, image.shape) for candidate in line),
+            "small digits: segmented again at full resolution",
+        ),
+    ) + tuple(
+        dataclasses.replace(
+            event, box=_offset(event.box, dx, dy), parts=tuple(_offset(part, dx, dy) for part in event.parts),
+            second_look=True,
+        )
+        for event in inner.events
+    )
+    return Segmentation(crops, dropped, events, inner.polarity)
+
+
+def _offset(box: tuple[int, int, int, int], dx: int, dy: int) -> tuple[int, int, int, int]:
+    return (box[0] + dx, box[1] + dy, box[2], box[3])

@@ -1,0 +1,257 @@
+"""Tests for edge_runtime.segment: reasons for dropped, merged and split pieces, the frozen Tuning, the shim."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_runtime import preprocess, segment
+from edge_runtime.segment import (
+    DigitCrop,
+    Dropped,
+    PreprocessOptions,
+    Segmentation,
+    Tuning,
+    extract_digits,
+    segment_image,
+)
+from edge_runtime.segment import result
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+INK = (30, 30, 30)
+
+
+def paper(height: int = 480, width: int = 640, level: int = 235) -> np.ndarray:
+    """Off-white BGR paper, a little darker to the right, with sensor noise."""
+    ramp = np.linspace(1.0, 0.8, width, dtype=np.float32)[np.newaxis, :]
+    page = np.full((height, width), level, np.float32) * ramp
+    page += np.random.default_rng(3).normal(0.0, 2.0, (height, width)).astype(np.float32)
+    return cv2.cvtColor(np.clip(page, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def write(image: np.ndarray, text: str, origin: tuple[int, int], scale: float = 4.0, thickness: int = 12):
+    cv2.putText(image, text, origin, FONT, scale, INK, thickness, cv2.LINE_AA)
+    return image
+
+
+def contains(box: tuple[int, int, int, int], point: tuple[int, int], slack: int = 2) -> bool:
+    x, y, width, height = box
+    return x - slack <= point[0] <= x + width + slack and y - slack <= point[1] <= y + height + slack
+
+
+def messy_page() -> np.ndarray:
+    """A 4 on a sheet with a ruled line, a speck, and a dark table along its tilted left edge."""
+    image = paper()
+    table = np.array([[0, 0], [120, 0], [60, 479], [0, 479]], np.int32)
+    cv2.fillConvexPoly(image, table, (40, 40, 40))
+    cv2.line(image, (160, 100), (639, 100), (200, 160, 120), 2)  # a blue rule
+    cv2.circle(image, (500, 400), 2, INK, -1)  # a speck
+    write(image, "4", (300, 300))
+    return cv2.GaussianBlur(image, (3, 3), 0)
+
+
+def reasons(segmentation: Segmentation) -> set[str]:
+    return {piece.reason for piece in segmentation.dropped}
+
+
+# --- reasons --------------------------------------------------------------------------------------
+
+
+def test_each_dropped_piece_of_a_messy_page_comes_back_with_its_reason():
+    found = segment_image(messy_page())
+    assert [crop.box[0] // 10 for crop in found.crops] == [30]  # only the 4
+    assert found.polarity == "dark-on-light"
+    by_reason = {}
+    for piece in found.dropped:
+        by_reason.setdefault(piece.reason, []).append(piece)
+    rules = by_reason[result.RULED_LINE]
+    assert any(box[2] > 400 and contains(box, (400, 100)) for box in (piece.box for piece in rules))
+    assert all(piece.stage == "mask" for piece in rules)
+    assert any(contains(piece.box, (500, 400)) for piece in by_reason[result.SPECK])
+    edges = by_reason[result.PAGE_EDGE]
+    assert edges and all(piece.box[0] + piece.box[2] < 140 for piece in edges)  # along the table's edge
+    assert all(piece.reason in result.REASONS for piece in found.dropped)
+    assert not any(contains(piece.box, (330, 260)) for piece in found.dropped)  # the digit is not dropped
+
+
+def test_off_paper_and_frame_pieces_are_named():
+    found = segment_image(messy_page())
+    assert {result.OFF_THE_PAPER, result.TOUCHES_FRAME} <= reasons(found)
+    for piece in found.dropped:
+        if piece.reason in (result.OFF_THE_PAPER, result.TOUCHES_FRAME):
+            assert piece.box[0] < 140  # on the table or along its edge
+
+
+def test_a_solid_blot_is_a_blob():
+    image = write(paper(), "3", (300, 250), scale=3, thickness=9)
+    cv2.circle(image, (150, 240), 40, INK, -1)
+    found = segment_image(image)
+    assert len(found.crops) == 1
+    blobs = [piece for piece in found.dropped if piece.reason == result.BLOB]
+    assert len(blobs) == 1 and contains(blobs[0].box, (150, 240))
+
+
+def test_dropped_boxes_are_in_the_input_coordinates():
+    image = cv2.resize(messy_page(), (1280, 960), interpolation=cv2.INTER_LINEAR)  # worked on at a quarter
+    found = segment_image(image)
+    specks = [piece for piece in found.dropped if piece.reason == result.SPECK]
+    assert any(contains(piece.box, (1000, 800), slack=4) for piece in specks)
+    height, width = image.shape[:2]
+    for piece in found.dropped:
+        x, y, box_width, box_height = piece.box
+        assert 0 <= x and 0 <= y and x + box_width <= width and y + box_height <= height
+
+
+def test_a_split_is_reported_with_its_parts():
+    image = paper()
+    write(image, "7", (180, 300), scale=4, thickness=10)
+    write(image, "00", (300, 300), scale=4, thickness=10)
+    cv2.line(image, (370, 270), (400, 270), INK, 10)  # the two 0s joined by a pen stroke
+    found = segment_image(image)
+    assert len(found.crops) == 3
+    splits = [event for event in found.events if event.kind == result.SPLIT]
+    assert len(splits) == 1
+    whole, parts = splits[0].box, splits[0].parts
+    assert len(parts) == 2 and contains(whole, (385, 270))
+    assert [crop.box for crop in found.crops[1:]] == list(parts)
+    assert splits[0].reason
+
+
+def test_a_merge_is_reported_with_its_pieces():
+    image = paper()
+    cv2.line(image, (300, 200), (360, 200), INK, 10)  # a 5's bar, not touching the body
+    cv2.line(image, (302, 214), (302, 250), INK, 10)
+    cv2.ellipse(image, (325, 280), (32, 32), 0, -150, 150, INK, 10)
+    found = segment_image(image)
+    assert len(found.crops) == 1
+    merges = [event for event in found.events if event.kind == result.MERGED]
+    assert len(merges) == 1
+    assert merges[0].box == found.crops[0].box
+    assert any(contains(part, (330, 200)) for part in merges[0].parts)  # the bar is one of the pieces
+
+
+def test_digits_beyond_max_digits_are_dropped_as_not_prominent():
+    image = write(paper(), "1", (60, 300), scale=2, thickness=5)
+    write(image, "4", (200, 330), scale=5, thickness=14)
+    write(image, "7", (380, 300), scale=2, thickness=5)
+    found = segment_image(image, PreprocessOptions(max_digits=1))
+    assert len(found.crops) == 1
+    assert sum(piece.reason == result.NOT_PROMINENT for piece in found.dropped) == 2
+
+
+def test_second_look_at_small_digits_is_reported():
+    image = write(paper(1536, 2048), "47", (900, 800), scale=2.2, thickness=6)
+    found = segment_image(image)
+    assert len(found.crops) == 2
+    looks = [event for event in found.events if event.kind == result.SECOND_LOOK]
+    assert len(looks) == 1 and all(contains(looks[0].box, crop.box[:2]) for crop in found.crops)
+    assert all(contains(looks[0].box, piece.box[:2]) for piece in found.dropped if piece.second_look)
+
+
+def test_blank_textured_and_tiny_images_say_why_nothing_was_found():
+    white = segment_image(np.full((480, 640), 255, np.uint8))
+    assert white.crops == () and white.dropped == () and white.events == ()  # nothing there to explain
+    blank = segment_image(paper())
+    assert blank.crops == () and reasons(blank) <= {result.SPECK}  # the paper's grain
+    cells = np.where(np.random.default_rng(1).random((60, 80)) < 0.6, 50, 230).astype(np.uint8)
+    texture = cv2.resize(cells, (640, 480), interpolation=cv2.INTER_NEAREST)  # mostly dark: no paper to write on
+    textured = segment_image(texture, PreprocessOptions(polarity="dark-on-light"))
+    assert textured.crops == () and [event.kind for event in textured.events] == [result.NO_INK]
+    tiny = segment_image(np.full((5, 200), 255, np.uint8))
+    assert tiny.crops == () and [event.kind for event in tiny.events] == [result.TOO_SMALL_IMAGE]
+
+
+def test_tiles_report_their_polarity_and_drop_nothing():
+    tile = np.zeros((28, 28), np.uint8)
+    cv2.line(tile, (14, 5), (14, 22), 255, 3)
+    found = segment_image(tile)
+    assert len(found.crops) == 1 and found.dropped == () and found.polarity == "light-on-dark"
+    assert segment_image(255 - tile).polarity == "dark-on-light"
+
+
+# --- segment_image and extract_digits agree ------------------------------------------------------
+
+
+def same_crops(first: list[DigitCrop], second: list[DigitCrop]) -> bool:
+    return len(first) == len(second) and all(
+        a.box == b.box and a.line == b.line and np.array_equal(a.image, b.image) for a, b in zip(first, second)
+    )
+
+
+@pytest.mark.parametrize("options", [PreprocessOptions(), PreprocessOptions(single=True)])
+def test_segment_image_and_extract_digits_agree(options):
+    images = [cv2.imread(str(path)) for path in sorted(SAMPLES.glob("*.jpg"))]
+    images += [messy_page(), write(paper(1536, 2048), "47", (900, 800), scale=2.2, thickness=6)]
+    for image in images:
+        assert same_crops(list(segment_image(image, options).crops), extract_digits(image, options))
+
+
+def test_the_preprocess_shim_reexports_the_package():
+    assert preprocess.extract_digits is segment.extract_digits
+    assert preprocess.segment_image is segment.segment_image
+    assert preprocess.to_mnist is segment.to_mnist
+    assert preprocess.DigitCrop is segment.DigitCrop
+    assert preprocess.PreprocessOptions is segment.PreprocessOptions
+    assert preprocess.TILE_MAX_SIDE == Tuning().tile_max_side
+
+
+def test_results_are_immutable():
+    found = segment_image(messy_page())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.crops = ()
+    with pytest.raises(AttributeError):
+        found.dropped[0].reason = "none"
+    assert isinstance(found.dropped, tuple) and isinstance(found.dropped[0], Dropped)
+
+
+# --- Tuning ---------------------------------------------------------------------------------------
+
+
+def test_tuning_is_frozen_and_the_default_of_the_options():
+    tuning = Tuning()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tuning.min_area = 3
+    assert PreprocessOptions().tuning == tuning
+    assert len(dataclasses.fields(Tuning)) >= 70  # the module constants it replaced
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("min_area", 0),
+        ("min_area", 2.5),
+        ("blob_fill", 1.5),
+        ("chalk_blur", -1.0),
+        ("chalk_blur", True),
+        ("max_aspect", float("nan")),
+        ("cut_slants", ()),
+        ("zoom_pad", (1.0,)),
+        ("rule_min_fraction", (0.3, 2.0)),
+        ("threshold_cap", 300),
+        ("line_tilts", "flat"),
+    ],
+)
+def test_bad_tuning_values_raise_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"Tuning\.{field} must be"):
+        Tuning(**{field: value})
+
+
+def test_options_refuse_a_tuning_that_is_not_one():
+    with pytest.raises(ValueError, match="tuning must be a Tuning"):
+        PreprocessOptions(tuning={"min_area": 6})
+
+
+def test_tuning_reaches_the_stages():
+    image = messy_page()
+    assert len(segment_image(image).crops) == 1
+    coarse = segment_image(image, PreprocessOptions(tuning=Tuning(min_area=10_000)))
+    assert coarse.crops == ()
+    assert any(piece.reason == result.SPECK and contains(piece.box, (330, 260)) for piece in coarse.dropped)
+    small = write(paper(1536, 2048), "47", (900, 800), scale=2.2, thickness=6)
+    no_second_look = segment_image(small, PreprocessOptions(tuning=Tuning(zoom_below_height=0)))
+    assert not any(event.kind == result.SECOND_LOOK for event in no_second_look.events)
