@@ -54,8 +54,15 @@ def _parse_range(ctx, param, value):
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes that decode, preprocess and classify; 0 = one per CPU for folders.")
 @click.option("--single", is_flag=True, help="Read one digit per image: the most prominent.")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Report less certain digits as rejected instead of trusting them.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Report less certain digits as rejected (shown as ?) instead of trusting them. Confidences "
+              "are calibrated on real photos: under 0.5 a digit is more likely wrong than right; forms work "
+              "wants 0.9 or 0.99 (see the README's risk-coverage table).")
+@click.option("--reader", "reader_kind", type=click.Choice(("auto", "cuts", "line")), default="auto",
+              show_default=True, help="cuts: cut numbers into digits; line: read each line whole with the CTC "
+              "line model; auto: the line model where the cuts are doubtful and it is surer.")
+@click.option("--line-model", type=click.Path(dir_okay=False), help="A CTC line model (.tflite; default: the "
+              "packaged one).")
 @click.option("--polarity", type=click.Choice(constants.INK_POLARITIES), default=constants.INK_AUTO,
               show_default=True, help="Ink in the pictures: pen on paper, or chalk on a board.")
 @click.option("--orientation", type=click.Choice(("auto", "0", "90", "180", "270")), default="auto",
@@ -95,7 +102,8 @@ def _parse_range(ctx, param, value):
 def main(paths, model, output_format, output, save_overlays, show, workers, single, min_confidence, polarity,
          model_input_range, model_polarity, model_output, camera_source, headless, roi, every, smooth,
          max_frames, duration, record, verbose, save_uncertain=None, save_crops=None, camera_timeout=10.0,
-         orientation="auto", explain=False, from_list=None, cluster_address=None, resume=False):
+         orientation="auto", explain=False, from_list=None, cluster_address=None, resume=False,
+         reader_kind="auto", line_model=None):
     """Read handwritten digits from PATHS (image files and folders), or from a camera.
 
     \b
@@ -119,7 +127,8 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
                                  param_hint="PATHS")
     try:
         options = reader_module.ReaderOptions(single=single, min_confidence=min_confidence, polarity=polarity,
-                                              orientation=orientation, explain=explain)
+                                              orientation=orientation, explain=explain, reader=reader_kind,
+                                              line_model=line_model)
         overrides = tuple((key, value) for key, value in (("input_range", model_input_range),
                           ("polarity", model_polarity), ("output", model_output)) if value is not None)
         job = batch.BatchJob(model, options, overrides, save_overlays, max(1, workers),

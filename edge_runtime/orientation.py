@@ -52,6 +52,14 @@ def box_in_original(box: tuple[int, int, int, int], degrees: int, shape: tuple[i
     return (y, rows - x - width, height, width)  # 270
 
 
+def box_in_upright(box: tuple[int, int, int, int], degrees: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The inverse of `box_in_original`: a box of the image as given, in its upright copy."""
+    if degrees in (0, 180):
+        return box_in_original(box, degrees, shape)
+    turned_shape = (shape[1], shape[0])
+    return box_in_original(box, 360 - degrees, turned_shape)
+
+
 def score(result) -> float:
     """How believable a reading is: mean log-confidence of its digits, with nothing found scoring lowest.
 

@@ -37,6 +37,10 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
     if roi is not None:
         x, y, width, height = roi
         cv2.rectangle(canvas, (x, y), (x + width, y + height), (255, 200, 0), thickness, cv2.LINE_AA)
+    for (x, y, width, height), reason in getattr(result, "dropped", ()):
+        # Pieces not read as digits (kept with --explain): thin grey boxes with the reason.
+        cv2.rectangle(canvas, (x, y), (x + width, y + height), _DROPPED_COLOUR, 1, cv2.LINE_AA)
+        _text(canvas, reason, (x, y + height + int(14 * scale)), 0.4 * scale, _DROPPED_COLOUR, 1)
     for digit in result.items:
         colour = _COLOURS[constants.STATUS_OK if digit.accepted else constants.STATUS_REJECTED]
         x, y, width, height = digit.box
@@ -46,6 +50,9 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
     banner = _banner_text(result) + (f"  {caption}" if caption else "")
     _text(canvas, banner, (int(8 * scale), int(28 * scale)), 0.8 * scale, _COLOURS[result.status], thickness)
     return canvas
+
+
+_DROPPED_COLOUR = (170, 170, 170)
 
 
 def _banner_text(result) -> str:

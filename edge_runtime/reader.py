@@ -12,6 +12,9 @@ import numpy as np
 from edge_runtime import constants, imageio, interpreter, layout, orientation as orientation_module, preprocess
 from edge_runtime.interpreter import DigitClassifier
 
+READERS = ("auto", "cuts", "line")
+"""How numbers are read: see `ReaderOptions.reader`."""
+
 DEFAULT_MODEL = pathlib.Path(__file__).parent / "models" / "digitkit_int8.tflite"
 
 
@@ -26,6 +29,9 @@ class ReaderOptions:
         num_threads: Interpreter threads.
         orientation: How the pages lie: "0", "90", "180" or "270" degrees clockwise, or "auto": a
             doubtful upright reading is tried turned, and the most confident turn wins.
+        reader: "cuts" (cut each line into digits and classify each), "line" (read each line whole with
+            the CTC line model) or "auto" (the line model where the cuts are doubtful, if it is surer).
+        line_model: A CTC line model (`.tflite`); None is the packaged one.
         explain: Keep every piece segmentation dropped, with its reason, in `ReadResult.dropped`.
     """
 
@@ -35,6 +41,8 @@ class ReaderOptions:
     num_threads: int = 1
     orientation: str = "auto"
     explain: bool = False
+    reader: str = "auto"
+    line_model: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -43,6 +51,8 @@ class ReaderOptions:
             raise ValueError(f"num_threads={self.num_threads}: must be at least 1")
         self.preprocess_options()  # Validates polarity with the valid choices in the message.
         orientation_module.check(self.orientation)
+        if self.reader not in READERS:
+            raise ValueError(f"reader {self.reader!r} is not one of {', '.join(READERS)}")
 
     def preprocess_options(self) -> preprocess.PreprocessOptions:
         return preprocess.PreprocessOptions(single=self.single, polarity=self.polarity)
@@ -160,6 +170,11 @@ class DigitReader:
         self.model_path = self.model_choice.path
         self.classifier = DigitClassifier(self.model_path, num_threads=options.num_threads, **classifier_overrides)
         self._preprocess_options = options.preprocess_options()
+        self.line_recognizer = None
+        if options.reader != "cuts":
+            from edge_runtime import line_reader  # the CTC line model (issue 9)
+
+            self.line_recognizer = line_reader.LineRecognizer(options.line_model, num_threads=options.num_threads)
 
     def read(self, image: np.ndarray | str | os.PathLike, source: str | None = None) -> ReadResult:
         """Reads one image: a file path, or a uint8 gray or BGR array.
@@ -189,7 +204,63 @@ class DigitReader:
         if self.options.orientation == "auto":
             results = [self._best_turn(image, result, started, keep_details) if _doubtful(result) else result
                        for image, result in zip(images, results)]
+        results = [self._segmentation_view(image, result) for image, result in zip(images, results)]
+        if self.line_recognizer is not None:  # on the turn chosen from the cuts
+            results = [self._with_line_model(image, result, result.orientation) if result.items
+                       else self._small_strip_by_line(image, result, result.orientation)
+                       for image, result in zip(images, results)]
         return results
+
+    def _with_line_model(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
+        """Re-reads each line whole with the line model: every line ("line"), or doubtful ones ("auto")."""
+        upright = orientation_module.upright(image, turn)
+        shape = upright.shape[:2]
+        upright_boxes = [orientation_module.box_in_upright(digit.box, turn, image.shape[:2]) for digit in result.items]
+        digits: list[Digit] = []
+        for line in sorted({digit.line for digit in result.items}):
+            members = [index for index, digit in enumerate(result.items) if digit.line == line]
+            cut = [result.items[index] for index in members]
+            if self.options.reader == "auto" and not _doubtful_line(cut, [upright_boxes[i] for i in members]):
+                digits += cut
+                continue
+            read = self._line_digits(upright, [upright_boxes[i] for i in members], line, turn, image.shape[:2])
+            cut_confidence = min(digit.confidence for digit in cut)
+            better = read and (self.options.reader == "line" or min(d.confidence for d in read) > cut_confidence)
+            digits += read if better else cut
+        digits = _regrouped(digits, turn)
+        return _result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn)
+
+    def _small_strip_by_line(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
+        """A cut-out cell where the cuts found nothing is read whole by the line model (faint or
+        touching digits in a few pixels' height often leave no piece that passes as a digit)."""
+        if result.status == constants.STATUS_ERROR or min(image.shape[:2]) >= self._preprocess_options.tuning.upscale_below:
+            return result
+        upright = orientation_module.upright(image, turn)
+        whole = [(0, 0, upright.shape[1], upright.shape[0])]
+        digits = self._line_digits(upright, whole, 0, turn, image.shape[:2])
+        if not digits or min(digit.confidence for digit in digits) < _STRIP_FALLBACK:
+            return result
+        return _result(tuple(_regrouped(digits, turn)), result.dropped, result.source, result.image_shape,
+                       result.seconds, turn)
+
+    def _line_digits(self, upright: np.ndarray, boxes, line: int, turn: int, original_shape) -> list[Digit]:
+        from edge_runtime import line_path
+
+        x, y, width, height = line_path.region(boxes, upright.shape[:2])
+        ink = line_path.line_ink(upright, (x, y, width, height), self.options.polarity)
+        reading = self.line_recognizer.read_line(ink)
+        threshold = self.options.min_confidence
+        digits = []
+        for label, confidence, x_range, columns in zip(reading.digits, reading.confidences, reading.x_ranges,
+                                                      reading.columns):
+            box = (x + x_range[0], y, max(1, x_range[1] - x_range[0]), height)
+            column = reading.probabilities[columns[0]:columns[1]]
+            probabilities = column[int(column.max(axis=1).argmax())] if len(column) else None
+            digits.append(Digit(label, float(confidence),
+                                orientation_module.box_in_original(box, turn, original_shape),
+                                probabilities, line_path.digit_crop(ink, x_range), line,
+                                float(confidence) >= threshold))
+        return digits
 
     def _fixed_turn(self) -> int:
         return 0 if self.options.orientation == "auto" else int(self.options.orientation)
@@ -208,6 +279,30 @@ class DigitReader:
         margin = _TURN_MARGIN if upright_result.items else 0.0
         return best if orientation_module.score(best) > orientation_module.score(upright_result) + margin \
             else upright_result
+
+    def _segmentation_view(self, image: np.ndarray, result: ReadResult) -> ReadResult:
+        """Adds what segmentation dropped, and why, where it is needed: with `explain`, and when the model
+        found a non-digit among the pieces (then a line that is mostly letters or marks is no number:
+        "HELLO" holds an O, not a 0). Segmenting again costs a few ms, so only these reads pay it."""
+        marked = any(reason.startswith(_NOT_A_DIGIT_REASON) for _, reason in result.dropped)
+        if result.status == constants.STATUS_ERROR or not (self.options.explain or marked):
+            return result
+        turn = result.orientation
+        upright = orientation_module.upright(image, turn)
+        segmentation = preprocess.segment_image(upright, self._preprocess_options)
+        pieces = [(orientation_module.box_in_original(item.box, turn, image.shape[:2]), item.reason)
+                  for item in segmentation.dropped]
+        digits = list(result.items)
+        if marked and digits:
+            kept = _without_words(digits, [box for box, reason in result.dropped
+                                           if reason.startswith(_NOT_A_DIGIT_REASON)] + [box for box, _ in pieces])
+            if len(kept) != len(digits):
+                dropped = result.dropped + tuple((digit.box, "in a line of letters or marks") for digit in digits
+                                                 if digit not in kept)
+                result = _result(tuple(kept), dropped, result.source, result.image_shape, result.seconds, turn)
+        if self.options.explain:
+            result = dataclasses.replace(result, dropped=tuple(pieces) + result.dropped)
+        return result
 
     def find(self, image: np.ndarray) -> list[preprocess.DigitCrop]:
         """The digits' crops in reading order (no model involved)."""
@@ -259,7 +354,6 @@ class DigitReader:
             confidence = float(row[best])
             kept.append(Digit(labels[best], confidence, box, row if keep_details else None,
                               crop.image if keep_details else None, crop.line, confidence >= threshold))
-        kept = _without_lines_of_marks(kept, dropped)
         groups = layout.assign_groups([digit.box for digit in kept], [digit.line for digit in kept]) if turn == 0 \
             else [digit.line for digit in kept]
         digits = tuple(dataclasses.replace(digit, group=group) for digit, group in zip(kept, groups))
@@ -273,23 +367,52 @@ _DOUBTFUL = 0.9
 """An upright reading whose least certain digit is under this is tried turned (orientation auto)."""
 
 
+_LINE_DOUBT = 0.9
+"""With reader "auto", a line is read again whole when one of its cut digits is less certain than this ..."""
+
+_STRIP_FALLBACK = 0.5
+"""A cell read whole after the cuts found nothing must be at least this sure of each digit."""
+
+_WIDE_PIECE = 1.1
+"""... or when one of its pieces is this much wider than tall (digits left touching)."""
+
+
+def _doubtful_line(digits: list[Digit], boxes) -> bool:
+    return any(digit.confidence < _LINE_DOUBT for digit in digits) or any(
+        box[2] > _WIDE_PIECE * box[3] for box in boxes)
+
+
+def _regrouped(digits: list[Digit], turn: int) -> list[Digit]:
+    digits = sorted(digits, key=lambda digit: (digit.line, digit.box[0] if turn == 0 else 0))
+    groups = layout.assign_groups([digit.box for digit in digits], [digit.line for digit in digits]) if turn == 0 \
+        else [digit.line for digit in digits]
+    return [dataclasses.replace(digit, group=group) for digit, group in zip(digits, groups)]
+
+
 def _doubtful(result: ReadResult) -> bool:
     return result.status != constants.STATUS_ERROR and (not result.items or result.confidence < _DOUBTFUL)
 
 
-def _without_lines_of_marks(kept: list[Digit], dropped: list) -> list[Digit]:
-    """Drops a line where most pieces are not digits ("HELLO": its O is no 0 in a word of letters)."""
-    marks_per_line: dict[int, int] = {}
-    for _, _, line in dropped:
-        marks_per_line[line] = marks_per_line.get(line, 0) + 1
-    digits_per_line: dict[int, int] = {}
-    for digit in kept:
-        digits_per_line[digit.line] = digits_per_line.get(digit.line, 0) + 1
-    words = {line for line, marks in marks_per_line.items() if marks >= 2 and marks > digits_per_line.get(line, 0)}
-    for digit in kept:
-        if digit.line in words:
-            dropped.append((digit.box, "in a line of letters or marks", digit.line))
-    return [digit for digit in kept if digit.line not in words]
+_NOT_A_DIGIT_REASON = "not a digit"
+
+
+def _without_words(digits: list[Digit], marks: list[tuple[int, int, int, int]]) -> list[Digit]:
+    """Drops the lines where pieces as tall as the digits but not digits outnumber the digits."""
+    kept = []
+    for line in sorted({digit.line for digit in digits}):
+        members = [digit for digit in digits if digit.line == line]
+        top = min(digit.box[1] for digit in members)
+        bottom = max(digit.box[1] + digit.box[3] for digit in members)
+        height = float(np.median([digit.box[3] for digit in members]))
+        letters = [box for box in marks if box[3] >= _LETTER_HEIGHT * height
+                   and min(bottom, box[1] + box[3]) - max(top, box[1]) >= 0.5 * box[3]]
+        if len(letters) < 2 or len(letters) <= len(members):
+            kept += members
+    return kept
+
+
+_LETTER_HEIGHT = 0.6
+"""Dropped pieces at least this share of the digits' height, beside them in a line, count as letters or marks."""
 
 
 def _result(digits: tuple[Digit, ...], dropped, source: str, shape: tuple[int, int], seconds: float,

@@ -2,6 +2,9 @@
 """Inference benchmark: real-world accuracy per kind of photo, latency, throughput, cold start, install size.
 
 Sections (all by default; pick with --only):
+  realworld   ../shared/realworld (real photos and scans): exact reads per part (tuning / measuring, split by
+              source in scripts/realworld.py), kind and repository, for each --reader, and the risk-coverage
+              table of the calibrated confidence;
   accuracy    the realistic set (scripts/make_realistic_set.py): exact reads per kind, against the classic
               approach (resize the whole picture to 28x28 and invert);
   latency     int8 single-image inference on one core (invoke alone, and the full classify call);
@@ -33,11 +36,12 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
 from edge_runtime import interpreter, reader as reader_module  # noqa: E402
 
 SINGLE_KINDS = ("font_clean", "font_photo", "ruled", "grid", "color_ink", "chalkboard", "pen_digits")
-SECTIONS = ("accuracy", "latency", "mnist-folder", "photos", "cold-start", "install")
+SECTIONS = ("realworld", "accuracy", "latency", "mnist-folder", "photos", "cold-start", "install")
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
 
@@ -214,6 +218,28 @@ def bench_install(scratch: pathlib.Path) -> dict:
             "matplotlib_installed": has_matplotlib, "largest_mb": largest}
 
 
+def bench_realworld() -> dict:
+    """Exact reads on the real photos with each reader, and the calibrated risk-coverage table."""
+    import calibrate
+    import realworld
+
+    items = realworld.load("whole")
+    figures = {}
+    for kind in reader_module.READERS:
+        reader = reader_module.DigitReader(options=reader_module.ReaderOptions(reader=kind))
+        started = time.perf_counter()
+        summary = realworld.score(items, realworld.read_all(reader, items))
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        figures[f"reader_{kind}"] = summary
+        print(f"realworld, --reader {kind}:", *realworld.report_lines(summary), sep="\n  ", file=sys.stderr)
+    reader = reader_module.DigitReader()
+    figures["temperature"] = reader.classifier.description.temperature
+    for part in ("whole", "measuring"):
+        singles = [item for item in realworld.load(part) if item.kind == "single"]
+        figures[f"risk_coverage_{part}_singles"] = calibrate.risk_coverage(reader, singles)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(DEFAULT_SECTIONS))
@@ -230,6 +256,8 @@ def main() -> None:
     mnist = data.load_mnist(allow_download=False) if needs_mnist else None
     with tempfile.TemporaryDirectory(prefix="bench-infer-") as scratch_name:
         scratch = pathlib.Path(scratch_name)
+        if "realworld" in arguments.only:
+            results["realworld"] = bench_realworld()
         if "accuracy" in arguments.only:
             results["accuracy"] = bench_accuracy(arguments.realistic, arguments.per_kind, arguments.seed)
         if "latency" in arguments.only:

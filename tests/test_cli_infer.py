@@ -175,7 +175,8 @@ def test_python_api_returns_digits_confidences_boxes_and_probabilities():
     result = reader.DigitReader().read(SAMPLES / name)
     assert result.digits == GOLDEN[name]["digits"]
     assert len(result.confidences) == len(result.boxes) == len(result.digits)
-    assert result.probabilities.shape == (len(result.digits), 10)
+    # Ten digits and "not a digit": the packaged model's eleventh class.
+    assert result.probabilities.shape == (len(result.digits), reader.DigitReader().classifier.num_classes)
     assert np.allclose(result.probabilities.sum(1), 1, atol=0.03)
     assert all(item.crop.shape == (28, 28) for item in result.items)
 

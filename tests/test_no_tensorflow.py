@@ -1,6 +1,7 @@
 """The edge runtime must run where TensorFlow is absent: every TensorFlow or Keras import is blocked here."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,16 +35,21 @@ def test_reading_a_folder_never_imports_tensorflow_or_matplotlib():
     assert rows and all(row["status"] != "error" for row in rows)
 
 
-def test_training_commands_say_which_install_brings_tensorflow():
+def test_training_commands_say_which_install_brings_tensorflow(tmp_path):
+    # digit-export checks its MODEL before loading TensorFlow, so it is given a run folder to pass that.
     script = BLOCKER.split("from edge_runtime import cli")[0] + (
+        "import json\n"
         "from click.testing import CliRunner\n"
         "from trainer import cli as train_cli\n"
         "from exporter import cli as export_cli\n"
         "for command in (train_cli.main, export_cli.main):\n"
         "    result = CliRunner().invoke(command, [])\n"
-        "    print(result.exit_code, result.output.strip())\n")
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
-    lines = completed.stdout.strip().splitlines()
-    assert len(lines) == 2, completed.stderr
-    for line in lines:
-        assert line.startswith("1 Error: digit-") and "pip install 'digitkit[train]'" in line
+        "    print(json.dumps([result.exit_code, result.output]))\n")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                               timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    results = [json.loads(line) for line in completed.stdout.strip().splitlines()]
+    assert len(results) == 2, completed.stderr
+    (train_code, train_output), (export_code, export_output) = results
+    assert train_code == 1 and "pip install 'digitkit[train]'" in train_output
+    # With no run to export, it says so before it ever needs TensorFlow; never a traceback.
+    assert export_code != 0 and "Traceback" not in export_output and "model" in export_output

@@ -27,3 +27,11 @@ def test_a_sideways_page_is_turned_back_upright():
 def test_unknown_orientation_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="auto, 0, 90, 180, 270"):
         orientation.check("45")
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_box_in_upright_undoes_box_in_original(degrees):
+    shape = (30, 50)  # the image as given; its upright copy is 50x30 for a quarter turn
+    box = (3, 4, 7, 5)
+    original = orientation.box_in_original(box, degrees, shape)
+    assert orientation.box_in_upright(original, degrees, shape) == box

@@ -40,7 +40,8 @@ from trainer import config as config_module
               "(default: a 20% share of --finetune's data, or --validation-fraction).")
 @click.option("--task", type=click.Choice(config_module.TASKS), default="digit", show_default=True,
               help="digit: the single-digit CNN; line: the CTC line model that reads a strip of digits "
-              "(synthetic lines of MNIST digits; --quick about a minute, default under 10 minutes).")
+              "(synthetic lines of MNIST digits drawn on the fly; --quick about a minute; --no-augment and "
+              "--stem apply to the digit task only).")
 def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_path, validation_fraction, stem,
          finetune_data=None, finetune_from=None, finetune_val=None, task="digit", strategy="default"):
     """Train the digit CNN on MNIST and write a new run folder with model, metrics and plots.

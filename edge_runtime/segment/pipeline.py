@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 
 from edge_runtime import constants
@@ -66,7 +67,33 @@ def _segment_checked(image: np.ndarray, options: PreprocessOptions, explain: boo
         crops, dark_on_light = tile_digits(as_gray(image), options.polarity, options.tuning)
         polarity = constants.INK_DARK_ON_LIGHT if dark_on_light else constants.INK_LIGHT_ON_DARK
         return Segmentation(tuple(crops), (), (), polarity)
-    return _segment(image, options, zoom=True, explain=explain)
+    factor = _upscale_factor(image.shape[:2], options.tuning)
+    if factor == 1:
+        return _segment(image, options, zoom=True, explain=explain)
+    # A cut-out cell or strip holds digits only a few pixels high: every size the stages judge by
+    # (specks, stroke widths, rule lengths) assumes more, so it is segmented enlarged.
+    enlarged = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    return _shrunk(_segment(enlarged, options, zoom=True, explain=explain), factor)
+
+
+def _upscale_factor(shape: tuple[int, int], tuning) -> int:
+    shorter = min(shape)
+    if tuning.upscale_below <= 0 or shorter >= tuning.upscale_below or shorter < 2 * tuning.min_digit_height:
+        return 1  # large enough as it is, or too small to hold a digit at all
+    return min(tuning.max_upscale, -(-tuning.upscale_below // max(1, shorter)))
+
+
+def _shrunk(segmentation: Segmentation, factor: int) -> Segmentation:
+    """Boxes found on an enlarged copy, in the image as given."""
+    def box(value):
+        x, y, width, height = value
+        return (x // factor, y // factor, max(1, -(-width // factor)), max(1, -(-height // factor)))
+
+    crops = tuple(dataclasses.replace(crop, box=box(crop.box)) for crop in segmentation.crops)
+    dropped = tuple(item._replace(box=box(item.box)) for item in segmentation.dropped)
+    events = tuple(dataclasses.replace(event, box=box(event.box), parts=tuple(box(part) for part in event.parts))
+                   for event in segmentation.events)
+    return Segmentation(crops, dropped, events, segmentation.polarity)
 
 
 def _checked_image(image: np.ndarray) -> np.ndarray:

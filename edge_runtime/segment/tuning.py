@@ -30,6 +30,10 @@ class Tuning:
     tile_full_ink: int = 192  # tiles whose brightest ink is dimmer than this are stretched to full ink
     mnist_shift_tolerance: float = 1.0  # pixels the centre of mass may be off before a tile is re-centred
 
+    # --- Scale: small cut-out cells and strips ---
+    upscale_below: int = 64  # input pixels: images whose shorter side is less are segmented enlarged (0: never)
+    max_upscale: int = 4  # the largest enlargement factor
+
     # --- Light: polarity and background ---
     small_side: int = 64  # the background is estimated on a copy whose longer side is 64..127 pixels
     background_kernel_fraction: float = 0.2  # of the copy's shorter side: narrower strokes leave the background
@@ -150,6 +154,8 @@ _RANGES = {
     "rule_ink_share": _FRACTION,
     "min_area": (1, math.inf, True),
     "max_candidates": (1, math.inf, True),
+    "upscale_below": (0, 4096, True),
+    "max_upscale": (1, 16, True),
     "min_digit_height": (1, math.inf, True),
     "faint_join_level": _FRACTION,
     "faint_join_min_ratio": _FRACTION,

@@ -1,0 +1,94 @@
+"""The line path of `DigitReader`: a text line's ink cut from the photo and read whole by the CTC line model.
+
+Cutting a number into digits fails where digits touch, overlap or run together; the line model
+reads the line's strip without cutting (see `edge_runtime.line_reader`). Segmentation still finds
+the lines: each line's region is the union of its pieces' boxes, padded, and its ink is measured
+against the region's own paper, with long straight rules (a table's lines) taken out.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_runtime import constants
+from edge_runtime.segment import crop as crop_module
+
+PAD = (0.25, 0.15)
+"""Padding of a line's region, as a share of its height: x, y."""
+
+STRIP_SHARE = 0.4
+"""A line at least this share of the image's height is read across the image's whole width."""
+
+EDGE_SHARE = 0.08
+"""Columns this near a strip's left or right end that hold a long vertical run are a cell's border."""
+
+INK_FLOOR = 0.2
+"""Ink weaker than this share of the region's strong ink is paper grain, set to black."""
+
+RULE_LENGTH = 1.5
+"""Straight horizontal runs longer than this many line heights are rules, not strokes."""
+
+
+def region(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """x, y, width, height of a line's padded region, inside the image."""
+    left = min(box[0] for box in boxes)
+    top = min(box[1] for box in boxes)
+    right = max(box[0] + box[2] for box in boxes)
+    bottom = max(box[1] + box[3] for box in boxes)
+    height = bottom - top
+    pad_x, pad_y = int(PAD[0] * height), int(PAD[1] * height)
+    left, top = max(0, left - pad_x), max(0, top - pad_y)
+    right, bottom = min(shape[1], right + pad_x), min(shape[0], bottom + pad_y)
+    if bottom - top >= STRIP_SHARE * shape[0]:
+        # The line fills a cut-out strip or cell: the whole width is this number, including the
+        # pieces that segmentation dropped or never found.
+        left, right = 0, shape[1]
+    return left, top, right - left, bottom - top
+
+
+def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str) -> np.ndarray:
+    """The line's ink, white on black in [0, 1]: contrast against the region's paper, grain and rules removed.
+
+    Args:
+        image: The uint8 gray or BGR image.
+        box: The line's region (see `region`).
+        polarity: constants.INK_AUTO, INK_DARK_ON_LIGHT or INK_LIGHT_ON_DARK.
+    """
+    x, y, width, height = box
+    patch = image[y:y + height, x:x + width]
+    gray = patch if patch.ndim == 2 else (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if polarity ==
+                                          constants.INK_LIGHT_ON_DARK else patch.min(axis=2))
+    gray = gray.astype(np.float32)
+    dark_on_light = polarity == constants.INK_DARK_ON_LIGHT or (
+        polarity == constants.INK_AUTO and np.median(gray) >= gray.mean())
+    ink = (255.0 - gray) if dark_on_light else gray
+    ink = ink - float(np.median(ink))  # the paper is the region's most common level
+    strong = float(np.percentile(ink, 99))
+    if strong <= 8.0:
+        return np.zeros(ink.shape, np.float32)
+    ink = np.clip(ink / strong, 0.0, 1.0)
+    ink[ink < INK_FLOOR] = 0.0
+    return _without_rules(ink)
+
+
+def _without_rules(ink: np.ndarray) -> np.ndarray:
+    """Takes out long horizontal rules and a cell's vertical borders at the strip's ends."""
+    height, width = ink.shape
+    binary = (ink > 0).astype(np.uint8)
+    cleaned = ink.copy()
+    length = int(RULE_LENGTH * height)
+    if 3 <= length < width:
+        rules = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+        cleaned[rules.astype(bool)] = 0.0
+    edge = max(1, int(EDGE_SHARE * width))
+    border = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((max(3, int(0.7 * height)), 1), np.uint8))
+    for columns in (slice(0, edge), slice(width - edge, width)):
+        cleaned[:, columns][border[:, columns].astype(bool)] = 0.0
+    return cleaned
+
+
+def digit_crop(ink: np.ndarray, x_range: tuple[int, int]) -> np.ndarray:
+    """The 28x28 MNIST-style image of one digit the line model read, for overlays and collecting."""
+    part = ink[:, max(0, x_range[0]):max(x_range[0] + 1, x_range[1])]
+    return crop_module.to_mnist(part) if part.any() else np.zeros((constants.IMAGE_SIZE,) * 2, np.float32)
