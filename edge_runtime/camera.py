@@ -457,8 +457,10 @@ class FrameProcessor:
         box = self.roi_box(frame.shape)
         region = frame if box is None else frame[box[1]:box[1] + box[3], box[0]:box[0] + box[2]]  # A view, no copy.
         try:
-            crops = self.reader.find(region)
-            result = self.reader.classify([crops], [self.source], [frame.shape[:2]], started)[0]
+            # The reader's own path (cuts, the line model where they are doubtful), without trying
+            # turned frames: a camera is held upright, and turns would cost the frame budget.
+            result = self.reader.read_images([region], [self.source], started, turns=False)[0]
+            result = dataclasses.replace(result, image_shape=tuple(frame.shape[:2]))
         except (ValueError, cv2.error) as error:
             return reader_module.error_result(self.source, str(error))
         if box is None or not result.items or box[:2] == (0, 0):

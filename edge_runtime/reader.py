@@ -190,18 +190,20 @@ class DigitReader:
         return self.read_images([image], [source or ""], started)[0]
 
     def read_images(self, images: list[np.ndarray], sources: list[str], started: float | None = None,
-                    keep_details: bool = True) -> list[ReadResult]:
+                    keep_details: bool = True, turns: bool = True) -> list[ReadResult]:
         """Reads several decoded images, classifying all their crops in one interpreter call.
 
         This is the one reading path: single images, folders (in workers), the camera and `--show`
-        all come here. With orientation "auto", doubtful readings are tried turned.
+        all come here. With orientation "auto", doubtful readings are tried turned (unless `turns`
+        is False: the camera's frames are upright and its budget is a few milliseconds).
         """
         started = time.perf_counter() if started is None else started
+        try_turns = turns and self.options.orientation == "auto"
         turns = [self._fixed_turn()] * len(images)
         shapes = [image.shape[:2] for image in images]
         crops = [self.find(orientation_module.upright(image, turn)) for image, turn in zip(images, turns)]
         results = self.classify(crops, sources, shapes, started, keep_details, turns)
-        if self.options.orientation == "auto":
+        if try_turns:
             results = [self._best_turn(image, result, started, keep_details) if _doubtful(result) else result
                        for image, result in zip(images, results)]
         results = [self._segmentation_view(image, result) for image, result in zip(images, results)]

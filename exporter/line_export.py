@@ -29,7 +29,8 @@ def is_line_run(model_path: pathlib.Path) -> bool:
     import keras
 
     try:
-        model = keras.saving.load_model(model_path, compile=False)
+        with model_checks.memory_capped():  # a config bomb fails cleanly, as on the digit path
+            model = keras.saving.load_model(model_path, compile=False)
     except Exception:  # Not loadable: the digit path reports it with its own clear message.
         return False
     return len(model.outputs) == 1 and len(model.outputs[0].shape) == 3
@@ -80,7 +81,8 @@ def export_line(config: ExportConfig, mnist, model_path: pathlib.Path, out_dir: 
     import keras
 
     try:
-        model = keras.saving.load_model(model_path, compile=False)
+        with model_checks.memory_capped():  # a config bomb fails cleanly, as on the digit path
+            model = keras.saving.load_model(model_path, compile=False)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors... for a bad file.
         raise model_checks.ModelFileError(
             f"{model_path}: not a loadable Keras model ({type(error).__name__}: {error})") from error
