@@ -11,7 +11,9 @@ export TF_CPP_MIN_LOG_LEVEL=2
 run="runs/train/default-model-seed$seed"
 if [ ! -f "$run/metrics.json" ]; then
   rm -rf "$run"   # a half-finished earlier attempt; digit-train never overwrites, so clear it first
-  .venv/bin/digit-train --seed "$seed" --out runs/train --name "default-model-seed$seed"
+  # 16 epochs rather than the default profile's 12: with the "not a digit" class and the style
+  # augmentation, 12 epochs gave 99.49% on MNIST, 16 gave 99.58% (the packaged model must be >= 99.5%).
+  .venv/bin/digit-train --seed "$seed" --epochs 16 --out runs/train --name "default-model-seed$seed"
 fi
 models=edge_runtime/models
 # Two exports of the same network: `digit-infer --model auto` times both once per machine and uses the
@@ -27,3 +29,12 @@ for mode in int8 dynamic; do
 done
 cp "$run/config.json" "$models/digitkit_int8.train-config.json"
 cp "$run/metrics.json" "$models/digitkit_int8.train-metrics.json"
+# Confidence calibration: temperature scaling fitted on the tuning part of ../shared/realworld (real photos,
+# split by source in scripts/realworld.py), stored in each shipped file's metadata; skipped without the set.
+if [ -f ../shared/realworld/labels.json ] || [ -n "${REALWORLD_DIR:-}" ]; then
+  for mode in int8 dynamic; do
+    .venv/bin/python scripts/calibrate.py --model "$models/digitkit_$mode.tflite" --write --json "bench/calibration_$mode.json"
+  done
+else
+  echo "warning: ../shared/realworld not found: the shipped models are not calibrated (temperature 1)" >&2
+fi
