@@ -19,6 +19,8 @@ import statistics
 import sys
 import tempfile
 import time
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # scripts/machine.py, also when imported by tests
+import machine  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,20 +81,13 @@ def main(argv=None) -> int:
         # (the wall figures above include waiting for a core on a busy machine).
         "stroke_to_probabilities_cpu_ms_median": round(statistics.median(cpu) * 1000, 2),
         "read_only_ms_median": round(statistics.median(reads) * 1000, 2),
-        "cpu": _cpu(), "python": platform.python_version(), "matplotlib": matplotlib.__version__,
+        "cpu": machine.cpu_name(), "python": platform.python_version(), "matplotlib": matplotlib.__version__,
         "load_average_at_end": os.getloadavg(),
     }
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
-
-
-def _cpu() -> str:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} CPUs)"
-    return platform.processor()
 
 
 if __name__ == "__main__":

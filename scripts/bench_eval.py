@@ -18,6 +18,8 @@ import tempfile
 import time
 
 import cv2
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # scripts/machine.py, also when imported by tests
+import machine  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -86,7 +88,7 @@ def main(argv=None) -> int:
         "images_per_cpu_second_best": round(count / min(big_cpu), 1),
         "cold_start_cpu_seconds": [round(value, 3) for value in cold_cpu],
         "cold_start_cpu_median": round(statistics.median(cold_cpu), 3),
-        "cpu": _cpu(), "python": platform.python_version(),
+        "cpu": machine.cpu_name(), "python": platform.python_version(),
         "load_average_at_end": os.getloadavg(),
         "command": "digit-eval default <10,000 PNG folder> (whole process, start to exit)",
     }
@@ -94,13 +96,6 @@ def main(argv=None) -> int:
     pathlib.Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
-
-
-def _cpu() -> str:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} CPUs)"
-    return platform.processor()
 
 
 if __name__ == "__main__":

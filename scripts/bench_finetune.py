@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # scripts/machine.py, also when imported by tests
+import machine  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,20 +53,13 @@ def main(argv=None) -> int:
         "images_per_epoch": result["images_per_epoch"], "epochs_run": result["epochs_run"],
         "best_epoch": result["best_epoch"], "before": result["before"], "after": result["after"],
         "mnist_test_change_points": result["mnist_test_change_points"],
-        "source": args.source, "cpu": _cpu(), "python": platform.python_version(),
+        "source": args.source, "cpu": machine.cpu_name(), "python": platform.python_version(),
         "load_average_at_end": os.getloadavg(),
     }
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
-
-
-def _cpu() -> str:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} CPUs)"
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import tempfile
 
 import cv2
 import numpy as np
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # scripts/machine.py, also when imported by tests
+import machine  # noqa: E402
 
 MEGAPIXELS = 50_000_000
 TARGET_MB = 400
@@ -112,22 +114,12 @@ def main() -> None:
         rows.append(row)
         print(f"{label:60s} file {row['file_mb']:8.2f} MB  peak {row['peak_mb']:6.1f} MB "
               f"(baseline {row['baseline_mb']:.1f})  {row['status']}: {row['error'] or row['digits']}")
-    report = {"target_peak_mb": TARGET_MB, "cpu": _cpu(), "python": platform.python_version(),
+    report = {"target_peak_mb": TARGET_MB, "cpu": machine.cpu_name(), "python": platform.python_version(),
               "opencv": cv2.__version__, "cases": rows,
               "all_within_target": all(row["within_target"] for row in rows)}
     pathlib.Path(arguments.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(arguments.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"all within {TARGET_MB} MB: {report['all_within_target']}; written to {arguments.out}")
-
-
-def _cpu() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

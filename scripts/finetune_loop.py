@@ -40,6 +40,8 @@ import realworld  # noqa: E402  (scripts/realworld.py: the split)
 
 from edge_runtime import imageio, labelled, preprocess, usercrops  # noqa: E402
 from edge_runtime import reader as reader_module  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # scripts/machine.py, also when imported by tests
+import machine  # noqa: E402
 
 
 # The split the issue-10 brief gave, before scripts/realworld.py fixed its own (--split issue10).
@@ -165,7 +167,7 @@ def main(argv=None) -> int:
                                      "change_points": round((new_eval["accuracy"] - old_eval["accuracy"]) * 100, 2),
                                      "reads_that_differ": len(evaluation["differences"])},
         "measuring_whole_images": {"old": whole_old, "new": whole_new},
-        "cpu": _cpu(), "python": platform.python_version(), "seconds": round(time.perf_counter() - started, 1),
+        "cpu": machine.cpu_name(), "python": platform.python_version(), "seconds": round(time.perf_counter() - started, 1),
         "steps": log,
     }
     singles_old = whole_old.get("single", {}).get("accuracy")
@@ -180,16 +182,6 @@ def main(argv=None) -> int:
         print(f"real singles of the measuring part: {singles_old:.2%} -> {singles_new:.2%} "
               f"({summary['measuring_real_singles_change_points']:+.2f} points)")
     return 0
-
-
-def _cpu() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} CPUs visible)"
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # scripts/machine.py, also when imported by tests
+import machine  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -474,7 +476,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="digit-infer --workers for the image campaign")
     parser.add_argument("--out", default="bench/fuzz.json")
     arguments = parser.parse_args()
-    report = {"seed": arguments.seed, "cpu": _cpu()}
+    report = {"seed": arguments.seed, "cpu": machine.cpu_name()}
     for name, run in (("images", lambda: image_campaign(arguments.images, arguments.seed, arguments.workers)),
                       ("models", lambda: model_campaign(arguments.models, arguments.seed, cli_runs=20)),
                       ("outputs", lambda: output_campaign(arguments.outputs, arguments.seed)),
@@ -491,16 +493,6 @@ def main() -> None:
     pathlib.Path(arguments.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"total failures: {report['total_failures']}; written to {arguments.out}")
     raise SystemExit(1 if report["total_failures"] else 0)
-
-
-def _cpu() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 if __name__ == "__main__":

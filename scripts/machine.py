@@ -1,0 +1,18 @@
+"""What machine a benchmark ran on: the CPU's name and count, recorded with every figure (stdlib only)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import platform
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (else platform.processor()) and the number of CPUs, e.g. "AMD EPYC (2 CPUs)"."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} CPUs)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} CPUs)"
