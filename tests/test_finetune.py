@@ -64,7 +64,7 @@ def test_a_tiny_finetune_moves_accuracy_on_a_style_mnist_lacks(tmp_path, tiny_ru
     user = tmp_path / "my digits"
     write_set(user, per_digit=12, seed=1)
     test_images, test_labels = write_set(tmp_path / "held out", per_digit=20, seed=2)
-    settings = finetune.FinetuneConfig(user_data=str(user), source=str(tiny_run.run_dir), epochs=3, min_replay=768,
+    settings = finetune.FinetuneConfig(user_data=str(user), source=str(tiny_run.run_dir), epochs=3, min_replay=2048,
                                        learning_rate=2e-3, max_mnist_drop=2.0, out=str(tmp_path / "runs"), name="ft")
     run_dir = train.make_run_dir(config.TrainConfig(out=settings.out, name=settings.name))
     before = _accuracy(tiny_run.model, test_images, test_labels)
@@ -74,7 +74,7 @@ def test_a_tiny_finetune_moves_accuracy_on_a_style_mnist_lacks(tmp_path, tiny_ru
     after = _accuracy(load_keras_model(run_dir / "model.keras"), test_images, test_labels)
     assert after >= before + 0.05, (before, after)
     assert result["after"]["user_validation"] >= result["before"]["user_validation"]
-    assert abs(result["mnist_test_change_points"]) < 3.0  # replay holds MNIST (tiny model: loose bound)
+    assert abs(result["mnist_test_change_points"]) < 3.0, result  # replay holds MNIST (tiny model: loose bound)
     recorded = json.loads((run_dir / "finetune.json").read_text())
     # The source's classes are kept, however many it has (10 digits, or 11 with "not a digit").
     classes = int(tiny_run.model.outputs[0].shape[-1])
