@@ -63,6 +63,8 @@ def _parse_range(ctx, param, value):
               "line model; auto: the line model where the cuts are doubtful and it is surer.")
 @click.option("--line-model", type=click.Path(dir_okay=False), help="A CTC line model (.tflite; default: the "
               "packaged one).")
+@click.option("--line-model-blank", type=click.IntRange(min=0), metavar="N", help="The CTC blank class of a "
+              "--line-model made elsewhere (no digitkit metadata); its other classes must be the digits 0-9.")
 @click.option("--polarity", type=click.Choice(constants.INK_POLARITIES), default=constants.INK_AUTO,
               show_default=True, help="Ink in the pictures: pen on paper, or chalk on a board.")
 @click.option("--orientation", type=click.Choice(("auto", "0", "90", "180", "270")), default="auto",
@@ -103,7 +105,7 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
          model_input_range, model_polarity, model_output, camera_source, headless, roi, every, smooth,
          max_frames, duration, record, verbose, save_uncertain=None, save_crops=None, camera_timeout=10.0,
          orientation="auto", explain=False, from_list=None, cluster_address=None, resume=False,
-         reader_kind="auto", line_model=None):
+         reader_kind="auto", line_model=None, line_model_blank=None):
     """Read handwritten digits from PATHS (image files and folders), or from a camera.
 
     \b
@@ -128,7 +130,7 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
     try:
         options = reader_module.ReaderOptions(single=single, min_confidence=min_confidence, polarity=polarity,
                                               orientation=orientation, explain=explain, reader=reader_kind,
-                                              line_model=line_model)
+                                              line_model=line_model, line_model_blank=line_model_blank)
         overrides = tuple((key, value) for key, value in (("input_range", model_input_range),
                           ("polarity", model_polarity), ("output", model_output)) if value is not None)
         job = batch.BatchJob(model, options, overrides, save_overlays, max(1, workers),
@@ -136,12 +138,11 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
         reader = job.make_reader()  # Fails fast, before any file is read, on a bad model.
         # Workers load the file this reader chose, so `auto` is resolved (and maybe timed) once.
         job = dataclasses.replace(job, model_path=str(reader.model_path))
-    except FileNotFoundError as error:
-        raise click.BadParameter(str(error), param_hint="--model") from error
+    except (FileNotFoundError, ValueError) as error:
+        hint = "--line-model" if line_model and line_model in str(error) else "--model"
+        raise click.BadParameter(str(error), param_hint=hint) from error
     except ImportError as error:
         raise click.ClickException(str(error)) from error
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--model") from error
     if show:
         from edge_runtime import optional
 

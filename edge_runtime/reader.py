@@ -32,6 +32,7 @@ class ReaderOptions:
         reader: "cuts" (cut each line into digits and classify each), "line" (read each line whole with
             the CTC line model) or "auto" (the line model where the cuts are doubtful, if it is surer).
         line_model: A CTC line model (`.tflite`); None is the packaged one.
+        line_model_blank: The blank class of a line model without digitkit metadata.
         explain: Keep every piece segmentation dropped, with its reason, in `ReadResult.dropped`.
     """
 
@@ -43,6 +44,7 @@ class ReaderOptions:
     explain: bool = False
     reader: str = "auto"
     line_model: str | None = None
+    line_model_blank: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -174,7 +176,8 @@ class DigitReader:
         if options.reader != "cuts":
             from edge_runtime import line_reader  # the CTC line model (issue 9)
 
-            self.line_recognizer = line_reader.LineRecognizer(options.line_model, num_threads=options.num_threads)
+            self.line_recognizer = line_reader.LineRecognizer(options.line_model, num_threads=options.num_threads,
+                                                              blank_index=options.line_model_blank)
 
     def read(self, image: np.ndarray | str | os.PathLike, source: str | None = None) -> ReadResult:
         """Reads one image: a file path, or a uint8 gray or BGR array.

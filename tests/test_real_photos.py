@@ -102,3 +102,17 @@ def test_explain_says_why_pieces_were_dropped(tmp_path):
 def test_reader_choice_is_validated():
     with pytest.raises(ValueError, match="auto, cuts, line"):
         reader_module.ReaderOptions(reader="ocr")
+
+
+def test_a_digit_model_given_as_the_line_model_is_refused_naming_the_option(tmp_path):
+    digit_model = str(reader_module.DEFAULT_MODEL)
+    result = CliRunner().invoke(cli.main, ["unused.png", "--line-model", digit_model])
+    assert result.exit_code == 2 and "--line-model" in result.output and "--line-model-blank" in result.output
+
+
+def test_line_reader_reads_a_number_whole(reader):
+    image = np.full((160, 520, 3), 235, np.uint8)
+    cv2.putText(image, "4071", (30, 120), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 3, (30, 30, 30), 6, cv2.LINE_AA)
+    result = reader_module.DigitReader(options=reader_module.ReaderOptions(reader="line")).read(image)
+    assert result.digits == "4071" and len(result.boxes) == 4
+    assert all(item.crop.shape == (28, 28) for item in result.items)
