@@ -23,6 +23,12 @@ STRIP_SHARE = 0.4
 EDGE_SHARE = 0.08
 """Columns this near a strip's left or right end that hold a long vertical run are a cell's border."""
 
+BORDER_HEIGHT = 0.6
+"""A piece at a strip's end at least this share of the strip's height ..."""
+
+BORDER_WIDTH = 0.25
+"""... and at most this share as wide as it is tall is a cell's side border."""
+
 INK_FLOOR = 0.2
 """Ink weaker than this share of the region's strong ink is paper grain, set to black."""
 
@@ -85,6 +91,13 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     border = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((max(3, int(0.7 * height)), 1), np.uint8))
     for columns in (slice(0, edge), slice(width - edge, width)):
         cleaned[:, columns][border[:, columns].astype(bool)] = 0.0
+    # A cell's side border, broken or tilted, is a thin tall piece at the strip's end, which reads as a 1.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((cleaned > 0).astype(np.uint8), connectivity=8)
+    for index in range(1, count):
+        x, _, piece_width, piece_height, _ = stats[index]
+        at_end = x <= edge or x + piece_width >= width - edge
+        if at_end and piece_height >= BORDER_HEIGHT * height and piece_width <= BORDER_WIDTH * piece_height:
+            cleaned[labels == index] = 0.0
     return cleaned
 
 
