@@ -112,7 +112,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from edge_runtime import reader as reader_module
 
-    uncalibrated = reader_module.DigitReader(args.model)
+    # The temperature belongs to the digit model: fit it on the digits the cuts path classified (the
+    # line model's column probabilities are another model's).
+    uncalibrated = reader_module.DigitReader(args.model, reader_module.ReaderOptions(reader="cuts"))
     model_path = uncalibrated.model_path
     base = uncalibrated.classifier.description.temperature
     if base != 1.0:  # refit from the raw logits

@@ -48,10 +48,10 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 85.1%, numbers 54.5%, measuring singles 86.3%, 1 'no digit found'.
-    assert _rate(counts, "whole single") >= 0.83
+    # Measured: whole singles 87.7%, numbers 54.5%, measuring singles 89.0%, 1 "no digit found".
+    assert _rate(counts, "whole single") >= 0.85
     assert _rate(counts, "whole multi") >= 0.50
-    assert _rate(counts, "measuring single") >= 0.83
+    assert _rate(counts, "measuring single") >= 0.86
     assert no_digit <= 3
 
 
