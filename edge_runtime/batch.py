@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 import cv2
 
-from edge_runtime import constants, files, imageio, inputs, overlay, reader as reader_module, stopping
+from edge_runtime import constants, files, inputs, overlay, reader as reader_module, stopping
 
 
 @dataclasses.dataclass(frozen=True)

@@ -219,7 +219,6 @@ class DigitReader:
     def _with_line_model(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
         """Re-reads each line whole with the line model: every line ("line"), or doubtful ones ("auto")."""
         upright = orientation_module.upright(image, turn)
-        shape = upright.shape[:2]
         upright_boxes = [orientation_module.box_in_upright(digit.box, turn, image.shape[:2]) for digit in result.items]
         digits: list[Digit] = []
         for line in sorted({digit.line for digit in result.items}):
