@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import sys
-import time
 
 import keras
 import numpy as np
@@ -339,18 +337,8 @@ def finetune(config: FinetuneConfig, mnist: data.Mnist, run_dir: pathlib.Path) -
                   metrics=["accuracy"], jit_compile=False)
     keep_best = KeepBestOnUser(user, guard_images, guard_labels, guard_before, config.max_mnist_drop,
                                run_dir / "model.keras")
-    history = keras.callbacks.History()
-    started, interrupted = time.perf_counter(), False
-    try:
-        model.fit(batches, epochs=config.epochs, callbacks=[keep_best, history],
-                  verbose=1 if sys.stdout.isatty() else 2)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\nInterrupted: keeping the best model so far.", file=sys.stderr)
-    seconds = time.perf_counter() - started
-    keep_best.restore()
-    if keep_best.best_weights is None:
-        train.save_model(model, run_dir / "model.keras")
+    history, seconds, interrupted = train.fit_keeping_best(model, batches, keep_best, run_dir / "model.keras",
+                                                           epochs=config.epochs)
     after = {"user_validation": accuracy(model, user.validation_images, user.validation_labels),
              "user_train": accuracy(model, user.train_images, user.train_labels),
              "mnist_test": accuracy(model, mnist.test_images, mnist.test_labels)}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import time
 
 import keras
 import numpy as np
@@ -142,19 +140,10 @@ def train_lines(config: TrainConfig, mnist: data.Mnist, run_dir, extra_callbacks
     keep_best = train.KeepBest(run_dir / "model.keras")
     callbacks = [SequenceMetrics(validation), keep_best,
                  keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience)]
-    history = keras.callbacks.History()
-    started, interrupted = time.perf_counter(), False
-    try:
-        network.fit(batches, epochs=config.epochs, callbacks=callbacks + [history, *extra_callbacks],
-                    validation_data=(validation.strips[..., None], validation.labels), validation_batch_size=250,
-                    verbose=1 if sys.stdout.isatty() else 2)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\nInterrupted: keeping the best model so far.", file=sys.stderr)
-    seconds = time.perf_counter() - started
-    keep_best.restore()
-    if keep_best.best_weights is None:
-        train.save_model(network, run_dir / "model.keras")
+    history, seconds, interrupted = train.fit_keeping_best(
+        network, batches, keep_best, run_dir / "model.keras", callbacks=[*callbacks, *extra_callbacks],
+        epochs=config.epochs, validation_data=(validation.strips[..., None], validation.labels),
+        validation_batch_size=250)
     return train.TrainResult(network, {key: [float(v) for v in values] for key, values in history.history.items()},
                              keep_best.best_epoch, len(history.history.get("loss", [])), seconds, interrupted,
                              run_dir, split)

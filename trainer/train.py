@@ -160,6 +160,38 @@ def _distributed(strategy, config: TrainConfig, split):
     return batches, network, options
 
 
+def fit_keeping_best(network: keras.Model, batches, keep_best, model_path: pathlib.Path, callbacks=(),
+                     **fit_options) -> tuple[keras.callbacks.History, float, bool]:
+    """Fits, and on Ctrl-C stops and keeps the best weights so far; shared by every training task.
+
+    Args:
+        network: The compiled model.
+        batches: The training data.
+        keep_best: A callback with `restore()` and `best_weights` (e.g. `KeepBest`), already in `callbacks`
+            or not; it is added.
+        model_path: Where the model is saved when no epoch ended (interrupted before the first).
+        callbacks: More Keras callbacks.
+        **fit_options: Passed to `fit` (epochs, validation_data, ...).
+
+    Returns:
+        The history, the seconds spent and whether training was interrupted.
+    """
+    history = keras.callbacks.History()
+    # Order matters (a callback may add the metric that KeepBest reads): keep_best stays where it is given.
+    chosen = [*([] if keep_best in callbacks else [keep_best]), *callbacks, history]
+    started, interrupted = time.perf_counter(), False
+    try:
+        network.fit(batches, callbacks=chosen, verbose=1 if sys.stdout.isatty() else 2, **fit_options)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nInterrupted: keeping the best model so far.", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    keep_best.restore()
+    if keep_best.best_weights is None:  # Interrupted before the first epoch ended: keep what there is.
+        save_model(network, model_path)
+    return history, seconds, interrupted
+
+
 def train(config: TrainConfig, mnist: data.Mnist, run_dir: pathlib.Path, extra_callbacks=()) -> TrainResult:
     """Trains on the training split, selects on validation, and keeps the best model on Ctrl-C.
 
@@ -181,19 +213,10 @@ def train(config: TrainConfig, mnist: data.Mnist, run_dir: pathlib.Path, extra_c
         batches, network, fit_options = _distributed(strategy, config, split)
     keep_best = KeepBest(run_dir / "model.keras")
     callbacks = [keep_best, keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)]
-    history = keras.callbacks.History()
-    started, interrupted = time.perf_counter(), False
-    try:
-        validation = fit_options.pop("validation_data", (to_float(split.validation_images), split.validation_labels))
-        network.fit(batches, epochs=config.epochs, callbacks=callbacks + [history, *extra_callbacks],
-                    validation_data=validation, verbose=1 if sys.stdout.isatty() else 2, **fit_options)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\nInterrupted: keeping the best model so far.", file=sys.stderr)
-    seconds = time.perf_counter() - started
-    keep_best.restore()
-    if keep_best.best_weights is None:  # Interrupted before the first epoch ended: keep what there is.
-        save_model(network, run_dir / "model.keras")
+    validation = fit_options.pop("validation_data", (to_float(split.validation_images), split.validation_labels))
+    history, seconds, interrupted = fit_keeping_best(network, batches, keep_best, run_dir / "model.keras",
+                                                     epochs=config.epochs, callbacks=[*callbacks, *extra_callbacks],
+                                                     validation_data=validation, **fit_options)
     if strategy is not None:  # The report predicts on each worker alone, without the strategy's collectives.
         network = distribute.undistributed_copy(network, lambda: compile_model(config, 1))
     return TrainResult(network, {key: [float(v) for v in values] for key, values in history.history.items()},
