@@ -54,7 +54,7 @@ def _parse_range(ctx, param, value):
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes that decode, preprocess and classify; 0 = one per CPU for folders.")
 @click.option("--single", is_flag=True, help="Read one digit per image: the most prominent.")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=constants.CLI_MIN_CONFIDENCE, show_default=True,
               help="Report less certain digits as rejected (shown as ?) instead of trusting them. Confidences "
               "are calibrated on real photos: at 0.8 about 92% of real single digits are accepted and 94% of "
               "those are right; 0.95 accepts 71%, all right (see the README's risk-coverage table).")

@@ -241,7 +241,7 @@ echo "pip install took ${PIP_S} s"
 
 in_chroot /opt/edge/bin/python - > "$WORK/versions.txt" <<'PY'
 import importlib.metadata as md, importlib.util, sys
-names = ["digitkit", "numpy", "opencv-python-headless", "ai-edge-litert", "matplotlib", "click"]
+names = ["digitkit", "numpy", "opencv-python-headless", "ai-edge-litert", "click"]  # Matplotlib is the [view] extra
 for name in names:
     try:
         dist = md.distribution(name)

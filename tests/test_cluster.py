@@ -20,7 +20,7 @@ from conftest import REPO, SAMPLES
 distributed = pytest.importorskip("distributed", reason="the [cluster] extra (Dask) is not installed")
 psutil = pytest.importorskip("psutil")
 
-from edge_runtime import batch, cli, cluster  # noqa: E402
+from edge_runtime import batch, cli, cluster, constants, reader as reader_module  # noqa: E402
 
 
 def make_folder(root: pathlib.Path, mnist, count: int) -> pathlib.Path:
@@ -110,7 +110,9 @@ def test_a_worker_killed_mid_run_loses_nothing_after_resume(tmp_path, mnist):
     rows = _rows(output)
     files, _ = batch.discover([folder])
     assert sorted(row["path"] for row in rows) == sorted(files)  # Every input exactly once.
-    expected = {result.source: result.to_record()["digits"] for result in batch.read_files(batch.BatchJob(), files)}
+    cli_default = reader_module.ReaderOptions(min_confidence=constants.CLI_MIN_CONFIDENCE)  # as digit-infer reads
+    expected = {result.source: result.to_record()["digits"]
+                for result in batch.read_files(batch.BatchJob(options=cli_default), files)}
     assert {row["path"]: row["digits"] for row in rows} == expected
 
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO, SAMPLES
-from edge_runtime import batch, cli, resume
+from edge_runtime import batch, cli, constants, reader as reader_module, resume
 
 MODEL = REPO / "edge_runtime" / "models" / "digitkit_int8.tflite"
 
@@ -117,7 +117,8 @@ def test_sigkill_then_resume_reads_every_input_exactly_once(tmp_path, mnist):
     paths = [row["path"] for row in rows(output)]
     assert sorted(paths) == sorted(str(path) for path in folder.glob("*.png"))  # Exactly once each.
     expected = {result.source: result.to_record()["digits"]
-                for result in batch.read_files(batch.BatchJob(MODEL.as_posix()), sorted(paths))}
+                for result in batch.read_files(batch.BatchJob(MODEL.as_posix(), reader_module.ReaderOptions(
+                    min_confidence=constants.CLI_MIN_CONFIDENCE)), sorted(paths))}  # as digit-infer reads
     assert {row["path"]: row["digits"] for row in rows(output)} == expected
 
 
