@@ -358,10 +358,7 @@ class DigitReader:
             confidence = float(row[best])
             kept.append(Digit(labels[best], confidence, box, row if keep_details else None,
                               crop.image if keep_details else None, crop.line, confidence >= threshold))
-        groups = layout.assign_groups([digit.box for digit in kept], [digit.line for digit in kept]) if turn == 0 \
-            else [digit.line for digit in kept]
-        digits = tuple(dataclasses.replace(digit, group=group) for digit, group in zip(kept, groups))
-        return digits, tuple((box, reason) for box, reason, _ in dropped)
+        return tuple(_with_groups(kept, turn)), tuple((box, reason) for box, reason, _ in dropped)
 
 
 _TURN_MARGIN = 0.3
@@ -387,7 +384,12 @@ def _doubtful_line(digits: list[Digit], boxes) -> bool:
 
 
 def _regrouped(digits: list[Digit], turn: int) -> list[Digit]:
-    digits = sorted(digits, key=lambda digit: (digit.line, digit.box[0] if turn == 0 else 0))
+    """Digits from the cuts and the line model together: back in reading order, then grouped."""
+    return _with_groups(sorted(digits, key=lambda digit: (digit.line, digit.box[0] if turn == 0 else 0)), turn)
+
+
+def _with_groups(digits: list[Digit], turn: int) -> list[Digit]:
+    """Each digit with its group (see `edge_runtime.layout`); on a turned page, a line is one group."""
     groups = layout.assign_groups([digit.box for digit in digits], [digit.line for digit in digits]) if turn == 0 \
         else [digit.line for digit in digits]
     return [dataclasses.replace(digit, group=group) for digit, group in zip(digits, groups)]

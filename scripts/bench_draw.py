@@ -11,7 +11,6 @@ Usage: .venv/bin/python scripts/bench_draw.py [--strokes 60] [--model FILE] [--j
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import platform
@@ -84,9 +83,7 @@ def main(argv=None) -> int:
         "cpu": machine.cpu_name(), "python": platform.python_version(), "matplotlib": matplotlib.__version__,
         "load_average_at_end": os.getloadavg(),
     }
-    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    machine.write_result(args.json, result)
     return 0
 
 

@@ -92,9 +92,7 @@ def main(argv=None) -> int:
         "load_average_at_end": os.getloadavg(),
         "command": "digit-eval default <10,000 PNG folder> (whole process, start to exit)",
     }
-    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    machine.write_result(args.json, result)
     return 0
 
 

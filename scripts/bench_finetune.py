@@ -56,9 +56,7 @@ def main(argv=None) -> int:
         "source": args.source, "cpu": machine.cpu_name(), "python": platform.python_version(),
         "load_average_at_end": os.getloadavg(),
     }
-    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    machine.write_result(args.json, summary)
     return 0
 
 

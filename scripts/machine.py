@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import platform
@@ -16,3 +17,10 @@ def cpu_name() -> str:
     except OSError:
         pass
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} CPUs)"
+
+
+def write_result(path: str | os.PathLike, value: dict) -> None:
+    """Writes a benchmark's figures as JSON (creating the folder) and prints them."""
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(path).write_text(json.dumps(value, indent=2) + "\n")
+    print(json.dumps(value, indent=2))
