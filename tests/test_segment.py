@@ -79,6 +79,33 @@ def test_each_dropped_piece_of_a_messy_page_comes_back_with_its_reason():
     assert not any(contains(piece.box, (330, 260)) for piece in found.dropped)  # the digit is not dropped
 
 
+def thin_pen_five(rule: bool) -> np.ndarray:
+    """A thin ballpoint 5 in a tight crop, as scans cut into cells give, optionally on a ruled line."""
+    image = np.full((120, 100, 3), 235, np.uint8)
+    cv2.line(image, (30, 20), (75, 20), INK, 2, cv2.LINE_AA)  # the top bar: 45 px of a 100 px wide crop
+    cv2.line(image, (30, 20), (28, 55), INK, 2, cv2.LINE_AA)
+    cv2.ellipse(image, (48, 75), (24, 22), 0, -150, 150, INK, 2, cv2.LINE_AA)
+    if rule:
+        cv2.line(image, (0, 105), (99, 105), (120, 120, 120), 2)
+    return image
+
+
+def test_a_digit_bar_in_a_tight_crop_is_no_ruled_line():
+    # The bar is longer than 0.3 of the crop's width but shorter than the crop is high: a bar, not a rule.
+    segmentation = segment_image(thin_pen_five(rule=False))
+    assert result.RULED_LINE not in reasons(segmentation)
+    assert len(segmentation.crops) == 1
+    x, y, width, height = segmentation.crops[0].box
+    assert y <= 22 and x <= 30 and x + width >= 74  # the crop holds the whole bar
+
+
+def test_a_rule_across_a_tight_crop_is_still_erased():
+    segmentation = segment_image(thin_pen_five(rule=True))
+    rules = [piece for piece in segmentation.dropped if piece.reason == result.RULED_LINE]
+    assert any(piece.box[2] > 80 for piece in rules)
+    assert len(segmentation.crops) == 1
+
+
 def test_off_paper_and_frame_pieces_are_named():
     found = segment_image(messy_page())
     assert {result.OFF_THE_PAPER, result.TOUCHES_FRAME} <= reasons(found)

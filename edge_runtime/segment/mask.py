@@ -158,7 +158,7 @@ def _remove_rules(
     vertical = int(max(tuning.rule_min_fraction[1] * height, tuning.rule_stroke_factor[1] * stroke_width / 2))
     rules = None
     if horizontal < width:
-        rules = _straight_runs(half, (horizontal, 1), along, across)
+        rules = _horizontal_rules(half, horizontal, int(tuning.rule_min_cross * height), along, across)
     if vertical < height:
         vertical_rules = _straight_runs(half, (1, vertical), across, along)
         rules = vertical_rules if rules is None else cv2.bitwise_or(rules, vertical_rules)
@@ -166,6 +166,23 @@ def _remove_rules(
         return mask
     rules = cv2.subtract(rules, cv2.dilate(thick_half, np.ones((across, across), np.uint8)))
     return cv2.bitwise_and(mask, cv2.bitwise_not(_upsample(rules, mask.shape)))
+
+
+def _horizontal_rules(half: np.ndarray, length: int, cross_length: int, along: int, across: int) -> np.ndarray:
+    """Horizontal runs at least `length` long that either reach the left or right edge (a rule or a
+    cell border, cut by the frame) or are also `cross_length` long.
+
+    A digit's bar is shorter than the digit is tall, so in a crop around one digit an inner run as
+    long as the crop is high is no bar; a rule cut off by the crop reaches its edge.
+    """
+    runs = _straight_runs(half, (length, 1), along, across)
+    if cross_length <= length or not runs.any():
+        return runs
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    left, run_width = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_WIDTH]
+    keep = (left <= 0) | (left + run_width >= half.shape[1]) | (run_width >= cross_length)
+    keep[0] = False
+    return np.where(keep[labels], np.uint8(255), np.uint8(0))
 
 
 def _straight_runs(mask: np.ndarray, length: tuple[int, int], bridge_x: int, bridge_y: int) -> np.ndarray:

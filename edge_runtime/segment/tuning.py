@@ -55,6 +55,7 @@ class Tuning:
     max_stroke_fraction: float = 0.035  # of the shorter side: thicker regions do not count as strokes
     rule_min_fraction: tuple[float, float] = (0.3, 0.6)  # of the width, height: shorter straight runs are never rules
     rule_stroke_factor: tuple[float, float] = (15, 30)  # rules are also this many stroke widths long: across, down
+    rule_min_cross: float = 0.75  # of the height: shorter horizontal runs are digit bars in a crop, never rules
     rule_bridge_along: int = 3  # pixels: gaps this long between the dashes of a faint rule are bridged
     rule_bridge_across: int = 3  # pixels: thickening a rule this much lets it tilt by about 2 degrees
     rule_ink_percentile: float = 0.9  # of the erased rule pixels' ink: the level the rules themselves reach
@@ -149,6 +150,7 @@ _RANGES = {
     "threshold_cap": (1, 255, True),
     "max_stroke_fraction": _FRACTION,
     "rule_min_fraction": _FRACTION,
+    "rule_min_cross": (0.0, math.inf, True),
     "rule_ink_percentile": _FRACTION,
     "rule_ink_margin": (0, 255, True),
     "rule_ink_share": _FRACTION,
