@@ -35,6 +35,10 @@ INK_FLOOR = 0.2
 RULE_LENGTH = 1.5
 """Straight horizontal runs longer than this many line heights are rules, not strokes."""
 
+CROSSING_HEIGHT = 0.95
+"""Vertical runs this share of the region's height are a table's column lines, wherever they stand: the
+region is padded above and below its digits, so no stroke reaches across it."""
+
 
 def region(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """x, y, width, height of a line's padded region, inside the image."""
@@ -87,6 +91,16 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     if 3 <= length < width:
         rules = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
         cleaned[rules.astype(bool)] = 0.0
+    crossing = int(CROSSING_HEIGHT * height)
+    if crossing >= 3:
+        # Widened by a pixel each side first, so a line tilted by a degree or two is still one run.
+        widened = cv2.dilate(binary, np.ones((1, 3), np.uint8))
+        runs = cv2.morphologyEx(widened, cv2.MORPH_OPEN, np.ones((crossing, 1), np.uint8))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        for index in range(1, count):
+            top, run_height = stats[index, cv2.CC_STAT_TOP], stats[index, cv2.CC_STAT_HEIGHT]
+            if top <= 1 and top + run_height >= height - 1:  # from edge to edge: a column line, not a 1
+                cleaned[cv2.dilate((labels == index).astype(np.uint8), np.ones((1, 3), np.uint8)).astype(bool)] = 0.0
     edge = max(1, int(EDGE_SHARE * width))
     border = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((max(3, int(0.7 * height)), 1), np.uint8))
     for columns in (slice(0, edge), slice(width - edge, width)):

@@ -106,6 +106,21 @@ def test_a_rule_across_a_tight_crop_is_still_erased():
     assert len(segmentation.crops) == 1
 
 
+def test_a_one_pixel_pen_digit_is_no_line_but_a_rule_piece_is():
+    from edge_runtime.segment import components, filters
+
+    mask = np.zeros((40, 60), np.uint8)
+    cv2.line(mask, (10, 10), (23, 10), 255, 1)  # a 7 written with a fine pen, at working resolution
+    cv2.line(mask, (23, 10), (15, 28), 255, 1)
+    cv2.line(mask, (35, 20), (55, 21), 255, 1)  # a stray piece of rule
+    found = components.find_candidates(mask, Tuning())
+    by_x = sorted(found.candidates, key=lambda candidate: candidate.x)
+    assert len(by_x) == 2
+    seven, rule = by_x
+    assert not filters._is_line(seven, found.labels, 2.0, Tuning())
+    assert filters._is_line(rule, found.labels, 2.0, Tuning())
+
+
 def test_off_paper_and_frame_pieces_are_named():
     found = segment_image(messy_page())
     assert {result.OFF_THE_PAPER, result.TOUCHES_FRAME} <= reasons(found)

@@ -172,7 +172,13 @@ def _is_line(candidate: Candidate, labels: np.ndarray, page_stroke_width: float,
     own_stroke_width = stroke_width(members)
     if own_stroke_width < tuning.min_stroke_ratio * page_stroke_width:
         return True
-    return candidate.area / own_stroke_width < tuning.min_stroke_per_width * candidate.width
+    stroke_length = candidate.area / own_stroke_width
+    if stroke_length < tuning.min_stroke_per_width * candidate.width:
+        # Strokes one or two pixels wide (a ballpoint on a large page, at working resolution) all
+        # measure two pixels wide, which halves their length; half their outline is their length.
+        contours, _ = cv2.findContours(members, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        stroke_length = max(stroke_length, sum(cv2.arcLength(contour, True) for contour in contours) / 2)
+    return stroke_length < tuning.min_stroke_per_width * candidate.width
 
 
 def _on_long_line(candidate: Candidate, light: Light, ink_mask: InkMask, labels: np.ndarray, tuning: Tuning) -> bool:

@@ -1,0 +1,35 @@
+"""Tests for edge_runtime.line_path: a line's ink, with rules and a table's column lines taken out."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_runtime import constants, line_path
+
+
+def cell(border_x: int | None) -> np.ndarray:
+    """A 40x60 logbook cell: a 9 written left of centre, a column line crossing the cell at `border_x`."""
+    image = np.full((40, 60), 200, np.uint8)
+    cv2.circle(image, (16, 15), 6, 60, 2)
+    cv2.line(image, (22, 15), (20, 32), 60, 2)
+    if border_x is not None:
+        cv2.line(image, (border_x, 0), (border_x + 1, 39), 110, 1)  # tilted by a degree or so
+    return image
+
+
+def test_a_column_line_across_the_cell_is_taken_out_wherever_it_stands():
+    box = line_path.region([(8, 7, 17, 27)], (40, 60))
+    assert box[2] == 60  # the line fills the cell: read across its whole width
+    ink = line_path.line_ink(cell(47), box, constants.INK_DARK_ON_LIGHT)
+    assert not ink[:, 44:52].any()
+    plain = line_path.line_ink(cell(None), box, constants.INK_DARK_ON_LIGHT)
+    assert np.count_nonzero(ink[:, :30]) == np.count_nonzero(plain[:, :30])  # the 9 is untouched
+
+
+def test_a_one_that_stops_short_of_the_cells_edges_is_kept():
+    image = np.full((40, 60), 200, np.uint8)
+    cv2.line(image, (30, 3), (29, 37), 60, 2)  # a 1 nearly as tall as the cell, but ending inside it
+    box = (0, 0, 60, 40)
+    ink = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT)
+    assert ink[:, 27:33].any()
