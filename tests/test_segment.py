@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_runtime import preprocess, segment
+from edge_runtime import constants, preprocess, segment
 from edge_runtime.segment import (
     DigitCrop,
     Dropped,
@@ -119,6 +119,16 @@ def test_a_one_pixel_pen_digit_is_no_line_but_a_rule_piece_is():
     seven, rule = by_x
     assert not filters._is_line(seven, found.labels, 2.0, Tuning())
     assert filters._is_line(rule, found.labels, 2.0, Tuning())
+
+
+def test_black_ink_on_dim_grey_paper_is_pen_on_paper_and_chalk_on_a_board_is_not():
+    dim_paper = paper(120, 200, level=75)
+    cv2.putText(dim_paper, "150", (20, 90), FONT, 2.5, (10, 10, 10), 6, cv2.LINE_AA)
+    board = np.full((120, 200, 3), 60, np.uint8)
+    cv2.putText(board, "150", (20, 90), FONT, 2.5, (220, 220, 220), 6, cv2.LINE_AA)
+    assert segment_image(dim_paper).polarity == constants.INK_DARK_ON_LIGHT
+    assert segment_image(board).polarity == constants.INK_LIGHT_ON_DARK
+    assert len(segment_image(dim_paper).crops) == 3
 
 
 def test_off_paper_and_frame_pieces_are_named():

@@ -153,13 +153,22 @@ def _ink_is_dark(small: np.ndarray, tuning: Tuning) -> bool:
     frame_is_light = _median(small) >= tuning.light_surface
     centre_is_light = _median(centre) >= tuning.light_surface
     if frame_is_light == centre_is_light:
-        return frame_is_light
+        return frame_is_light or _dark_tail_dominates(small, tuning)
     mode = cv2.THRESH_BINARY if centre_is_light else cv2.THRESH_BINARY_INV
     centre_phase = cv2.threshold(small, 0, 255, mode | cv2.THRESH_OTSU)[1]
     side = max(3, min(height, width) // 4)
     solid = cv2.erode(centre_phase, np.ones((side, side), np.uint8))
     centre_is_surface = cv2.countNonZero(solid[height // 4 : height - height // 4, width // 4 : width - width // 4]) > 0
     return centre_is_light == centre_is_surface
+
+
+def _dark_tail_dominates(small: np.ndarray, tuning: Tuning) -> bool:
+    """Whether a dim image is paper in poor light rather than a board: its rare pixels (the writing)
+    lie far below its typical level, not above it, as black ink on grey paper does and chalk does not."""
+    cumulative = np.cumsum(cv2.calcHist([small], [0], None, [256], [0, 256]).ravel())
+    low, median, high = (int(np.searchsorted(cumulative, share * cumulative[-1]))
+                         for share in (tuning.tail_share, 0.5, 1 - tuning.tail_share))
+    return median - low > tuning.dark_tail_ratio * (high - median)
 
 
 def _median(image: np.ndarray) -> int:

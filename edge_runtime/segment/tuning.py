@@ -40,6 +40,8 @@ class Tuning:
     light_surface: int = 100  # median gray level: photographed paper is brighter, chalkboards much darker
     paper_percentile: float = 0.9  # of the background: the brightness of well-lit paper
     shadow_depth: float = 0.35  # paper in shadow is at least this bright relative to lit paper
+    tail_share: float = 0.01  # the darkest and brightest pixels, this share each, show which way the ink goes
+    dark_tail_ratio: float = 1.5  # a dim image whose dark tail is this much longer than its bright one is paper
     chalk_blur: float = 1.0  # sigma in working pixels, to make grainy chalk strokes solid
     chalk_full_contrast: int = 128  # gray levels above the board that count as full-contrast chalk
 
@@ -142,6 +144,7 @@ _RANGES = {
     "light_surface": (1, 255, True),
     "paper_percentile": _FRACTION,
     "shadow_depth": _FRACTION,
+    "tail_share": (0.0, 0.5, False),
     "chalk_full_contrast": (1, 255, True),
     "noise_margin": (0.0, 255.0, True),
     "max_paper_ink": (0, 255, True),
