@@ -23,6 +23,9 @@ STRIP_SHARE = 0.4
 EDGE_SHARE = 0.08
 """Columns this near a strip's left or right end that hold a long vertical run are a cell's border."""
 
+CELL_EDGE_SHARE = 0.12
+"""The same, for a whole cut-out cell read as one strip, whose ends are the cell's own sides."""
+
 BORDER_HEIGHT = 0.6
 """A piece at a strip's end at least this share of the strip's height ..."""
 
@@ -57,13 +60,14 @@ def region(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tu
     return left, top, right - left, bottom - top
 
 
-def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str) -> np.ndarray:
+def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str, cell: bool = False) -> np.ndarray:
     """The line's ink, white on black in [0, 1]: contrast against the region's paper, grain and rules removed.
 
     Args:
         image: The uint8 gray or BGR image.
         box: The line's region (see `region`).
         polarity: constants.INK_AUTO, INK_DARK_ON_LIGHT or INK_LIGHT_ON_DARK.
+        cell: The box is a whole cut-out cell, whose sides are borders more often than digits.
     """
     x, y, width, height = box
     patch = image[y:y + height, x:x + width]
@@ -79,10 +83,10 @@ def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str) -
         return np.zeros(ink.shape, np.float32)
     ink = np.clip(ink / strong, 0.0, 1.0)
     ink[ink < INK_FLOOR] = 0.0
-    return _without_rules(ink)
+    return _without_rules(ink, CELL_EDGE_SHARE if cell else EDGE_SHARE)
 
 
-def _without_rules(ink: np.ndarray) -> np.ndarray:
+def _without_rules(ink: np.ndarray, edge_share: float = EDGE_SHARE) -> np.ndarray:
     """Takes out long horizontal rules and a cell's vertical borders at the strip's ends."""
     height, width = ink.shape
     binary = (ink > 0).astype(np.uint8)
@@ -101,7 +105,7 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
             top, run_height = stats[index, cv2.CC_STAT_TOP], stats[index, cv2.CC_STAT_HEIGHT]
             if top <= 1 and top + run_height >= height - 1:  # from edge to edge: a column line, not a 1
                 cleaned[cv2.dilate((labels == index).astype(np.uint8), np.ones((1, 3), np.uint8)).astype(bool)] = 0.0
-    edge = max(1, int(EDGE_SHARE * width))
+    edge = max(1, int(edge_share * width))
     border = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((max(3, int(0.7 * height)), 1), np.uint8))
     for columns in (slice(0, edge), slice(width - edge, width)):
         cleaned[:, columns][border[:, columns].astype(bool)] = 0.0

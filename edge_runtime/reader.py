@@ -211,8 +211,8 @@ class DigitReader:
                        for image, result in zip(images, results)]
         results = [self._segmentation_view(image, result) for image, result in zip(images, results)]
         if self.line_recognizer is not None:  # on the turn chosen from the cuts
-            results = [self._with_line_model(image, result, result.orientation) if result.items
-                       else self._small_strip_by_line(image, result, result.orientation)
+            results = [self._small_strip_by_line(image, self._with_line_model(image, result, result.orientation)
+                                                 if result.items else result, result.orientation)
                        for image, result in zip(images, results)]
         return results
 
@@ -235,23 +235,26 @@ class DigitReader:
         return _result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn)
 
     def _small_strip_by_line(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
-        """A cut-out cell where the cuts found nothing is read whole by the line model (faint or
-        touching digits in a few pixels' height often leave no piece that passes as a digit)."""
+        """A cut-out cell is also read whole by the line model, which wins when its least certain digit
+        is surer than the reading's (faint or touching digits a few pixels high often leave pieces
+        that cut badly, or none that passes as a digit)."""
         if result.status == constants.STATUS_ERROR or min(image.shape[:2]) >= self._preprocess_options.tuning.upscale_below:
             return result
         upright = orientation_module.upright(image, turn)
         whole = [(0, 0, upright.shape[1], upright.shape[0])]
-        digits = self._line_digits(upright, whole, 0, turn, image.shape[:2])
-        if not digits or min(digit.confidence for digit in digits) < _STRIP_FALLBACK:
+        digits = self._line_digits(upright, whole, 0, turn, image.shape[:2], cell=True)
+        floor = max([_STRIP_FALLBACK] + ([min(digit.confidence for digit in result.items)] if result.items else []))
+        if not digits or min(digit.confidence for digit in digits) <= floor:
             return result
         return _result(tuple(_regrouped(digits, turn)), result.dropped, result.source, result.image_shape,
                        result.seconds, turn)
 
-    def _line_digits(self, upright: np.ndarray, boxes, line: int, turn: int, original_shape) -> list[Digit]:
+    def _line_digits(self, upright: np.ndarray, boxes, line: int, turn: int, original_shape,
+                     cell: bool = False) -> list[Digit]:
         from edge_runtime import line_path
 
         x, y, width, height = line_path.region(boxes, upright.shape[:2])
-        ink = line_path.line_ink(upright, (x, y, width, height), self.options.polarity)
+        ink = line_path.line_ink(upright, (x, y, width, height), self.options.polarity, cell)
         reading = self.line_recognizer.read_line(ink)
         threshold = self.options.min_confidence
         digits = []
@@ -372,7 +375,7 @@ _LINE_DOUBT = 0.9
 """With reader "auto", a line is read again whole when one of its cut digits is less certain than this ..."""
 
 _STRIP_FALLBACK = 0.5
-"""A cell read whole after the cuts found nothing must be at least this sure of each digit."""
+"""A cell read whole must be at least this sure of each digit (and surer than the cuts' least sure digit)."""
 
 _WIDE_PIECE = 1.1
 """... or when one of its pieces is this much wider than tall (digits left touching)."""
