@@ -23,6 +23,9 @@ STRIP_SHARE = 0.4
 EDGE_SHARE = 0.08
 """Columns this near a strip's left or right end that hold a long vertical run are a cell's border."""
 
+CELL_INK_FLOORS = (0.1, 0.2, 0.3, 0.4)
+"""Ink floors a whole cut-out cell is read at; the reader keeps the surest reading."""
+
 CELL_EDGE_SHARE = 0.12
 """The same, for a whole cut-out cell read as one strip, whose ends are the cell's own sides."""
 
@@ -60,14 +63,16 @@ def region(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tu
     return left, top, right - left, bottom - top
 
 
-def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str, cell: bool = False) -> np.ndarray:
+def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str,
+             cell_ink_floor: float | None = None) -> np.ndarray:
     """The line's ink, white on black in [0, 1]: contrast against the region's paper, grain and rules removed.
 
     Args:
         image: The uint8 gray or BGR image.
         box: The line's region (see `region`).
         polarity: constants.INK_AUTO, INK_DARK_ON_LIGHT or INK_LIGHT_ON_DARK.
-        cell: The box is a whole cut-out cell, whose sides are borders more often than digits.
+        cell_ink_floor: The box is a whole cut-out cell, whose sides are borders more often than digits,
+            and ink weaker than this share of its strong ink is paper (default: a line's `INK_FLOOR`).
     """
     x, y, width, height = box
     patch = image[y:y + height, x:x + width]
@@ -82,7 +87,8 @@ def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str, c
     if strong <= 8.0:
         return np.zeros(ink.shape, np.float32)
     ink = np.clip(ink / strong, 0.0, 1.0)
-    ink[ink < INK_FLOOR] = 0.0
+    cell = cell_ink_floor is not None
+    ink[ink < (cell_ink_floor if cell else INK_FLOOR)] = 0.0
     return _without_rules(ink, CELL_EDGE_SHARE if cell else EDGE_SHARE)
 
 

@@ -240,9 +240,17 @@ class DigitReader:
         that cut badly, or none that passes as a digit)."""
         if result.status == constants.STATUS_ERROR or min(image.shape[:2]) >= self._preprocess_options.tuning.upscale_below:
             return result
+        from edge_runtime import line_path
+
         upright = orientation_module.upright(image, turn)
         whole = [(0, 0, upright.shape[1], upright.shape[0])]
-        digits = self._line_digits(upright, whole, 0, turn, image.shape[:2], cell=True)
+        # Faint strokes and grey borders sit at different ink levels in every cell: each level where
+        # ink begins gives its own reading, and the surest one is kept.
+        readings = [self._line_digits(upright, whole, 0, turn, image.shape[:2], ink_floor=ink_floor)
+                    for ink_floor in line_path.CELL_INK_FLOORS]
+        texts = ["".join(digit.label for digit in digits) for digits in readings]
+        digits = max(readings, key=lambda digits: (texts.count("".join(digit.label for digit in digits)),
+                                                   min((digit.confidence for digit in digits), default=-1.0)))
         floor = max([_STRIP_FALLBACK] + ([min(digit.confidence for digit in result.items)] if result.items else []))
         if not digits or min(digit.confidence for digit in digits) <= floor:
             return result
@@ -250,11 +258,12 @@ class DigitReader:
                        result.seconds, turn)
 
     def _line_digits(self, upright: np.ndarray, boxes, line: int, turn: int, original_shape,
-                     cell: bool = False) -> list[Digit]:
+                     ink_floor: float | None = None) -> list[Digit]:
+        """The line model's digits of one line (a cut-out cell's own ink floor when `ink_floor` is given)."""
         from edge_runtime import line_path
 
         x, y, width, height = line_path.region(boxes, upright.shape[:2])
-        ink = line_path.line_ink(upright, (x, y, width, height), self.options.polarity, cell)
+        ink = line_path.line_ink(upright, (x, y, width, height), self.options.polarity, ink_floor)
         reading = self.line_recognizer.read_line(ink)
         threshold = self.options.min_confidence
         digits = []

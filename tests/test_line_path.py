@@ -33,3 +33,14 @@ def test_a_one_that_stops_short_of_the_cells_edges_is_kept():
     box = (0, 0, 60, 40)
     ink = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT)
     assert ink[:, 27:33].any()
+
+
+def test_a_cells_ink_floor_decides_what_is_paper():
+    image = np.full((40, 60), 220, np.uint8)
+    cv2.line(image, (20, 8), (20, 32), 40, 2)  # a dark stroke
+    cv2.line(image, (40, 8), (40, 32), 160, 2)  # a faint one, about a third as dark
+    box = (0, 0, 60, 40)
+    low = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT, cell_ink_floor=0.1)
+    high = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT, cell_ink_floor=0.5)
+    assert low[:, 38:43].any() and not high[:, 38:43].any()
+    assert high[:, 18:23].any()
