@@ -131,6 +131,13 @@ def test_black_ink_on_dim_grey_paper_is_pen_on_paper_and_chalk_on_a_board_is_not
     assert len(segment_image(dim_paper).crops) == 3
 
 
+def test_a_wide_digit_filling_a_portrait_photo_sideways_may_touch_its_edge():
+    image = paper(400, 240)
+    cv2.polylines(image, [np.array([[0, 150], [200, 150], [20, 260], [220, 255]], np.int32)], False, INK, 14)
+    segmentation = segment_image(image)
+    assert len(segmentation.crops) == 1 and result.TOUCHES_FRAME not in reasons(segmentation)
+
+
 def test_off_paper_and_frame_pieces_are_named():
     found = segment_image(messy_page())
     assert {result.OFF_THE_PAPER, result.TOUCHES_FRAME} <= reasons(found)

@@ -120,14 +120,15 @@ def _touches_frame(candidate: Candidate, width: int, height: int) -> bool:
 def _is_tight_crop(candidate: Candidate, labels: np.ndarray, tuning: Tuning) -> bool:
     """A digit may touch the frame only when it fills much of it: a picture cropped to the digit.
 
-    Such a digit is tall in the frame, near its centre, and touches the frame with the ends of
+    Such a digit is tall or wide in the frame, near its centre, and touches the frame with the ends of
     strokes only, where a page edge, a table or a shadow runs along it.
     """
     height, width = labels.shape
     fill = candidate.area / (candidate.width * candidate.height)
     centre_x = (candidate.x + candidate.right) / 2
     centre_y = (candidate.y + candidate.bottom) / 2
-    if candidate.height < 0.5 * height or fill >= tuning.tight_crop_max_fill:
+    # Half the frame's height, or of its width: a wide digit in a portrait photo fills it sideways.
+    if max(candidate.height / height, candidate.width / width) < 0.5 or fill >= tuning.tight_crop_max_fill:
         return False
     if not (0.2 * width <= centre_x <= 0.8 * width and 0.2 * height <= centre_y <= 0.8 * height):
         return False
