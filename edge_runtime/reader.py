@@ -217,18 +217,28 @@ class DigitReader:
         return results
 
     def _with_line_model(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
-        """Re-reads each line whole with the line model: every line ("line"), or doubtful ones ("auto")."""
+        """Re-reads each line whole with the line model: every line ("line"), or doubtful ones ("auto").
+
+        A wide piece on the line that the digit model called "not a digit" is most often two digits
+        run together: the line is then doubtful, its region takes the piece in, and the cuts count it
+        as a digit as sure as the piece is not "not a digit".
+        """
         upright = orientation_module.upright(image, turn)
         upright_boxes = [orientation_module.box_in_upright(digit.box, turn, image.shape[:2]) for digit in result.items]
+        wide_marks = [(orientation_module.box_in_upright(box, turn, image.shape[:2]), probability)
+                      for box, probability in _not_a_digit_pieces(result.dropped)]
+        wide_marks = [(box, probability) for box, probability in wide_marks if box[2] >= _WIDE_MARK * box[3]]
         digits: list[Digit] = []
         for line in sorted({digit.line for digit in result.items}):
             members = [index for index, digit in enumerate(result.items) if digit.line == line]
             cut = [result.items[index] for index in members]
-            if self.options.reader == "auto" and not _doubtful_line(cut, [upright_boxes[i] for i in members]):
+            boxes = [upright_boxes[i] for i in members]
+            marks = [(box, probability) for box, probability in wide_marks if _on_line(box, boxes)]
+            if self.options.reader == "auto" and not marks and not _doubtful_line(cut, boxes):
                 digits += cut
                 continue
-            read = self._line_digits(upright, [upright_boxes[i] for i in members], line, turn, image.shape[:2])
-            cut_confidence = min(digit.confidence for digit in cut)
+            read = self._line_digits(upright, boxes + [box for box, _ in marks], line, turn, image.shape[:2])
+            cut_confidence = min([digit.confidence for digit in cut] + [1.0 - probability for _, probability in marks])
             better = read and (self.options.reader == "line" or min(d.confidence for d in read) > cut_confidence)
             digits += read if better else cut
         digits = _regrouped(digits, turn)
@@ -364,7 +374,7 @@ class DigitReader:
             best = int(row.argmax())
             box = orientation_module.box_in_original(tuple(int(v) for v in crop.box), turn, shape)
             if labels[best] == constants.NOT_A_DIGIT:
-                dropped.append((box, f"not a digit (model, {float(row[best]):.0%})", crop.line))
+                dropped.append((box, _not_a_digit_reason(float(row[best])), crop.line))
                 continue
             # The confidence of a digit is its probability among the digits and "not a digit" alike.
             confidence = float(row[best])
@@ -412,6 +422,27 @@ def _doubtful(result: ReadResult) -> bool:
 
 
 _NOT_A_DIGIT_REASON = "not a digit"
+
+_WIDE_MARK = 0.9
+"""A "not a digit" piece at least this much wider than tall, on a line of digits, may be digits run together."""
+
+
+def _not_a_digit_reason(probability: float) -> str:
+    return f"{_NOT_A_DIGIT_REASON} (model, {probability:.1%})"
+
+
+def _not_a_digit_pieces(dropped) -> list[tuple[tuple[int, int, int, int], float]]:
+    """The boxes the digit model called "not a digit", with its probability (from `_not_a_digit_reason`)."""
+    prefix = f"{_NOT_A_DIGIT_REASON} (model, "
+    return [(box, float(reason[len(prefix):-2]) / 100) for box, reason in dropped if reason.startswith(prefix)]
+
+
+def _on_line(box: tuple[int, int, int, int], line_boxes) -> bool:
+    """Whether the box overlaps the line's digits vertically by half the shorter height."""
+    top = min(other[1] for other in line_boxes)
+    bottom = max(other[1] + other[3] for other in line_boxes)
+    height = min(box[3], float(np.median([other[3] for other in line_boxes])))
+    return min(bottom, box[1] + box[3]) - max(top, box[1]) >= 0.5 * height
 
 
 def _without_words(digits: list[Digit], marks: list[tuple[int, int, int, int]]) -> list[Digit]:

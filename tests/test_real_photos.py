@@ -132,3 +132,15 @@ def test_line_reader_reads_a_number_whole(reader):
     result = reader_module.DigitReader(options=reader_module.ReaderOptions(reader="line")).read(image)
     assert result.digits == "4071" and len(result.boxes) == 4
     assert all(item.crop.shape == (28, 28) for item in result.items)
+
+
+def test_not_a_digit_pieces_are_recovered_from_their_reasons():
+    reason = reader_module._not_a_digit_reason(0.818)
+    dropped = (((5, 6, 40, 30), reason), ((0, 0, 3, 3), "speck"))
+    assert reader_module._not_a_digit_pieces(dropped) == [((5, 6, 40, 30), pytest.approx(0.818))]
+
+
+def test_a_wide_piece_beside_the_digits_is_on_their_line():
+    digits = [(100, 20, 30, 40), (140, 22, 30, 40)]
+    assert reader_module._on_line((40, 25, 50, 38), digits)
+    assert not reader_module._on_line((40, 90, 50, 38), digits)
