@@ -311,6 +311,11 @@ class LineRecognizer:
         decoding = greedy_ctc_decode(probabilities, self.blank_index)
         return "".join(self.labels[label] for label in decoding.labels)
 
+    def output_step(self) -> float:
+        """The smallest probability step the model's output can express (its quantization scale; 0 for float)."""
+        _, _, output_spec = self._interpreter_for(None)
+        return float(output_spec.scale) if output_spec.quantized else 0.0
+
     def invoke(self, interpreter) -> None:
         interpreter.invoke()
 
@@ -336,9 +341,15 @@ class LineRecognizer:
         if output_spec.quantized:
             values = (values - output_spec.zero_point) * output_spec.scale
         values = values.reshape(len(values), -1, self.num_classes)
+        temperature = np.float32(self.description.temperature)
         if self.description.output == "logits" or values.min() < -1e-3 or values.max() > 1 + 1e-3:
-            shifted = np.exp(values - values.max(axis=-1, keepdims=True))
-            values = shifted / shifted.sum(axis=-1, keepdims=True)
+            shifted = np.exp((values - values.max(axis=-1, keepdims=True)) / temperature)
+            return shifted / shifted.sum(axis=-1, keepdims=True)
+        if temperature != 1.0:  # calibration (scripts/calibrate.py --line): softmax(log p / T), argmax unchanged
+            # A quantized zero means "under one step": floored at half a step, as the fit floors it.
+            floor = np.float32(output_spec.scale / 2 if output_spec.quantized else 0.0)
+            values = np.power(np.maximum(values, floor), np.float32(1.0) / temperature)
+            values /= np.maximum(values.sum(axis=-1, keepdims=True), np.float32(1e-30))
         return values
 
     def _reading(self, probabilities: np.ndarray, strip: LineStrip) -> LineReading:

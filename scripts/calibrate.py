@@ -7,10 +7,15 @@ count came out right), then stored in the model's embedded description. The MEAS
 measured: its calibration error before and after, and the risk-coverage table, show whether 0.9
 means about 90% right on photos nobody tuned on.
 
+The line model (`--line`) is calibrated the same way on the digits the line path read (`--reader
+line`): T applies to each column's probabilities (softmax(log p / T), which keeps every column's
+best class, so the decoded digits do not change), and a digit's confidence is its best column's.
+
 Usage:
     python scripts/calibrate.py                          # fit on the packaged model, report, do not write
     python scripts/calibrate.py --write                  # ... and store T in the packaged model
     python scripts/calibrate.py --model m.tflite --write --json bench/calibration.json
+    python scripts/calibrate.py --line --write           # the packaged line model
 """
 
 from __future__ import annotations
@@ -33,16 +38,16 @@ THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
 TEMPERATURES = np.round(np.arange(0.5, 4.01, 0.05), 3)
 
 
-def labelled_digits(reader, items) -> tuple[np.ndarray, np.ndarray]:
-    """Log-probabilities (N, classes) at temperature 1 and the right class of each digit that can be
-    matched to its label (the digit count came out right)."""
+def labelled_digits(reader, items, floor: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities (N, classes) at temperature 1 (probabilities floored at `floor`) and the right
+    class of each digit that can be matched to its label (the digit count came out right)."""
     logs, labels = [], []
     for item in items:
         result = reader.read(str(item.path))
         if len(result.items) != len(item.label):
             continue
         for digit, label in zip(result.items, item.label):
-            logs.append(np.log(np.maximum(digit.probabilities, 1e-12)))
+            logs.append(np.log(np.maximum(digit.probabilities, floor)))
             labels.append(int(label))
     return np.array(logs, np.float64), np.array(labels)
 
@@ -103,13 +108,58 @@ def write_temperature(model_path: pathlib.Path, temperature: float) -> None:
     files.write_bytes(model_path, export_metadata.embed_description(model_bytes, calibrated))
 
 
+def calibrate_line(args) -> int:
+    """Fits and reports (and with --write stores) the line model's temperature."""
+    from edge_runtime import line_reader
+    from edge_runtime import reader as reader_module
+
+    def line_reader_at(temperature: float):
+        reader = reader_module.DigitReader(options=reader_module.ReaderOptions(reader="line",
+                                                                              line_model=args.model))
+        recognizer = reader.line_recognizer
+        recognizer.description = dataclasses.replace(recognizer.description, temperature=temperature)
+        return reader
+
+    model_path = pathlib.Path(args.model) if args.model else line_reader.DEFAULT_MODEL
+    uncalibrated = line_reader_at(1.0)
+    base = line_reader.LineRecognizer(model_path).description.temperature
+    # An int8 output's zero means "under one quantization step", not "impossible": without a floor,
+    # one confident mistake's log(0) would decide the fit alone.
+    floor = uncalibrated.line_recognizer.output_step() / 2
+    tuning_logits, tuning_labels = labelled_digits(uncalibrated, realworld.load("tuning"), floor)
+    measuring_logits, measuring_labels = labelled_digits(uncalibrated, realworld.load("measuring"), floor)
+    # Column probabilities hold the blank too: a digit's label indexes the digits, which come first.
+    temperature = fit_temperature(tuning_logits, tuning_labels)
+    figures = {"model": str(model_path), "kind": "line", "temperature": temperature, "previous_temperature": base,
+               "tuning_digits": len(tuning_labels), "measuring_digits": len(measuring_labels)}
+    for name, logits, labels in (("tuning", tuning_logits, tuning_labels),
+                                 ("measuring", measuring_logits, measuring_labels)):
+        figures[f"{name}_ece_before"] = round(expected_calibration_error(logits, labels, 1.0), 4)
+        figures[f"{name}_ece_after"] = round(expected_calibration_error(logits, labels, temperature), 4)
+        figures[f"{name}_nll_before"] = round(nll(logits, labels, 1.0), 4)
+        figures[f"{name}_nll_after"] = round(nll(logits, labels, temperature), 4)
+    if args.write:
+        write_temperature(model_path, temperature)
+    calibrated = line_reader_at(temperature)
+    for part in ("whole", "measuring"):
+        figures[f"risk_coverage_{part}_line_reader"] = risk_coverage(calibrated, realworld.load(part))
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a .tflite with logits output (default: the packaged model)")
     parser.add_argument("--write", action="store_true", help="store the fitted temperature in the model")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--line", action="store_true", help="calibrate the line model (--model: a line .tflite)")
     args = parser.parse_args(argv)
     from edge_runtime import reader as reader_module
+
+    if args.line:
+        return calibrate_line(args)
 
     # The temperature belongs to the digit model: fit it on the digits the cuts path classified (the
     # line model's column probabilities are another model's).
