@@ -17,14 +17,19 @@ def embed_description(model_bytes: bytes, description: metadata.ModelDescription
     """
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
     payload = json.dumps(description.to_json(), sort_keys=True).encode("utf-8")
+    existing = [item for item in (model.metadata or []) if _name(item) == constants.METADATA_NAME]
+    if existing:  # rewritten in place: a replaced description must not leave its old buffer behind
+        model.buffers[existing[0].buffer].data = list(payload)
+        kept = [item for item in model.metadata if _name(item) != constants.METADATA_NAME] + existing[:1]
+        model.metadata = kept
+        return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     buffer = schema.BufferT()
     buffer.data = list(payload)
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name = constants.METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    kept = [item for item in (model.metadata or []) if _name(item) != constants.METADATA_NAME]
-    model.metadata = kept + [entry]
+    model.metadata = list(model.metadata or []) + [entry]
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 

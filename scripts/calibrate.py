@@ -141,7 +141,7 @@ def calibrate_line(args) -> int:
     if args.write:
         write_temperature(model_path, temperature)
     calibrated = line_reader_at(temperature)
-    for part in ("whole", "measuring"):
+    for part in ("whole", "tuning", "measuring"):
         figures[f"risk_coverage_{part}_line_reader"] = risk_coverage(calibrated, realworld.load(part))
     print(json.dumps(figures, indent=2))
     if args.json:
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     if not args.write:
         calibrated.classifier.description = dataclasses.replace(calibrated.classifier.description,
                                                                 temperature=temperature)
-    for part in ("whole", "measuring"):
+    for part in ("whole", "tuning", "measuring"):
         singles = [item for item in realworld.load(part) if item.kind == "single"]
         figures[f"risk_coverage_{part}_singles"] = risk_coverage(calibrated, singles)
         figures[f"risk_coverage_{part}_all"] = risk_coverage(calibrated, realworld.load(part))

@@ -113,6 +113,7 @@ def test_metadata_round_trip_without_tensorflow_on_the_reading_side(tmp_path):
     twice = export_metadata.embed_description(once, description)
     entries = metadata.read_metadata_entries(twice)
     assert list(entries).count("digitkit") == 1
+    assert len(twice) == len(once)  # the description is rewritten in place, not stacked in a new buffer
     read = metadata.read_description(twice)
     assert read.embedded and read.polarity == "black-on-white" and read.input_range == (-1.0, 1.0)
     assert read.extra["source_run"] == "r1"
