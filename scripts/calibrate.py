@@ -108,6 +108,29 @@ def write_temperature(model_path: pathlib.Path, temperature: float) -> None:
     files.write_bytes(model_path, export_metadata.embed_description(model_bytes, calibrated))
 
 
+def fitted(reader, floor: float = 1e-12) -> tuple[float, dict]:
+    """Fits T on the tuning part's digits and measures NLL and ECE before and after on both parts."""
+    tuning_logits, tuning_labels = labelled_digits(reader, realworld.load("tuning"), floor)
+    measuring_logits, measuring_labels = labelled_digits(reader, realworld.load("measuring"), floor)
+    temperature = fit_temperature(tuning_logits, tuning_labels)
+    figures = {"temperature": temperature, "tuning_digits": len(tuning_labels),
+               "measuring_digits": len(measuring_labels)}
+    for name, logits, labels in (("tuning", tuning_logits, tuning_labels),
+                                 ("measuring", measuring_logits, measuring_labels)):
+        figures[f"{name}_ece_before"] = round(expected_calibration_error(logits, labels, 1.0), 4)
+        figures[f"{name}_ece_after"] = round(expected_calibration_error(logits, labels, temperature), 4)
+        figures[f"{name}_nll_before"] = round(nll(logits, labels, 1.0), 4)
+        figures[f"{name}_nll_after"] = round(nll(logits, labels, temperature), 4)
+    return temperature, figures
+
+
+def report(figures: dict, json_path: str | None) -> int:
+    print(json.dumps(figures, indent=2))
+    if json_path:
+        pathlib.Path(json_path).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def calibrate_line(args) -> int:
     """Fits and reports (and with --write stores) the line model's temperature."""
     from edge_runtime import line_reader
@@ -126,27 +149,15 @@ def calibrate_line(args) -> int:
     # An int8 output's zero means "under one quantization step", not "impossible": without a floor,
     # one confident mistake's log(0) would decide the fit alone.
     floor = uncalibrated.line_recognizer.output_step() / 2
-    tuning_logits, tuning_labels = labelled_digits(uncalibrated, realworld.load("tuning"), floor)
-    measuring_logits, measuring_labels = labelled_digits(uncalibrated, realworld.load("measuring"), floor)
     # Column probabilities hold the blank too: a digit's label indexes the digits, which come first.
-    temperature = fit_temperature(tuning_logits, tuning_labels)
-    figures = {"model": str(model_path), "kind": "line", "temperature": temperature, "previous_temperature": base,
-               "tuning_digits": len(tuning_labels), "measuring_digits": len(measuring_labels)}
-    for name, logits, labels in (("tuning", tuning_logits, tuning_labels),
-                                 ("measuring", measuring_logits, measuring_labels)):
-        figures[f"{name}_ece_before"] = round(expected_calibration_error(logits, labels, 1.0), 4)
-        figures[f"{name}_ece_after"] = round(expected_calibration_error(logits, labels, temperature), 4)
-        figures[f"{name}_nll_before"] = round(nll(logits, labels, 1.0), 4)
-        figures[f"{name}_nll_after"] = round(nll(logits, labels, temperature), 4)
+    temperature, fit = fitted(uncalibrated, floor)
+    figures = {"model": str(model_path), "kind": "line", "previous_temperature": base, **fit}
     if args.write:
         write_temperature(model_path, temperature)
     calibrated = line_reader_at(temperature)
     for part in ("whole", "tuning", "measuring"):
         figures[f"risk_coverage_{part}_line_reader"] = risk_coverage(calibrated, realworld.load(part))
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return report(figures, args.json)
 
 
 def main(argv=None) -> int:
@@ -168,17 +179,8 @@ def main(argv=None) -> int:
     base = uncalibrated.classifier.description.temperature
     if base != 1.0:  # refit from the raw logits
         uncalibrated.classifier.description = dataclasses.replace(uncalibrated.classifier.description, temperature=1.0)
-    tuning_logits, tuning_labels = labelled_digits(uncalibrated, realworld.load("tuning"))
-    measuring_logits, measuring_labels = labelled_digits(uncalibrated, realworld.load("measuring"))
-    temperature = fit_temperature(tuning_logits, tuning_labels)
-    figures = {"model": str(model_path), "temperature": temperature, "previous_temperature": base,
-               "tuning_digits": len(tuning_labels), "measuring_digits": len(measuring_labels)}
-    for name, logits, labels in (("tuning", tuning_logits, tuning_labels),
-                                 ("measuring", measuring_logits, measuring_labels)):
-        figures[f"{name}_ece_before"] = round(expected_calibration_error(logits, labels, 1.0), 4)
-        figures[f"{name}_ece_after"] = round(expected_calibration_error(logits, labels, temperature), 4)
-        figures[f"{name}_nll_before"] = round(nll(logits, labels, 1.0), 4)
-        figures[f"{name}_nll_after"] = round(nll(logits, labels, temperature), 4)
+    temperature, fit = fitted(uncalibrated)
+    figures = {"model": str(model_path), "previous_temperature": base, **fit}
     if args.write:
         write_temperature(model_path, temperature)
     calibrated = reader_module.DigitReader(args.model if not args.write else model_path)
@@ -189,10 +191,7 @@ def main(argv=None) -> int:
         singles = [item for item in realworld.load(part) if item.kind == "single"]
         figures[f"risk_coverage_{part}_singles"] = risk_coverage(calibrated, singles)
         figures[f"risk_coverage_{part}_all"] = risk_coverage(calibrated, realworld.load(part))
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return report(figures, args.json)
 
 
 if __name__ == "__main__":
