@@ -11,6 +11,7 @@ import numpy as np
 
 from edge_runtime import constants, imageio, interpreter, layout, orientation as orientation_module, preprocess
 from edge_runtime.interpreter import DigitClassifier
+from edge_runtime.segment import crop as segment_crop
 
 READERS = ("auto", "cuts", "line")
 """How numbers are read: see `ReaderOptions.reader`."""
@@ -211,23 +212,34 @@ class DigitReader:
                        for image, result in zip(images, results)]
         results = [self._segmentation_view(image, result) for image, result in zip(images, results)]
         if self.line_recognizer is not None:  # on the turn chosen from the cuts
-            results = [self._small_strip_by_line(image, self._with_line_model(image, result, result.orientation)
-                                                 if result.items else result, result.orientation)
-                       for image, result in zip(images, results)]
+            results = [self._with_line_models(image, result) for image, result in zip(images, results)]
         return results
+
+    def _with_line_models(self, image: np.ndarray, result: ReadResult) -> ReadResult:
+        """The line model's passes, on the turn chosen from the cuts: doubtful lines, then a cut-out cell
+        whole. With `single`, or on an MNIST tile (one digit, which the digit model reads best), there is
+        no line pass."""
+        tuning = self._preprocess_options.tuning
+        if result.status == constants.STATUS_ERROR or self.options.single or (
+                result.items and segment_crop.is_mnist_tile(image, tuning)):
+            return result  # one digit asked for, or an MNIST tile: the digit model's reading stands
+        if result.items:
+            result = self._with_line_model(image, result, result.orientation)
+        return self._small_strip_by_line(image, result, result.orientation)
 
     def _with_line_model(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
         """Re-reads each line whole with the line model: every line ("line"), or doubtful ones ("auto").
 
-        A wide piece on the line that the digit model called "not a digit" is most often two digits
-        run together: the line is then doubtful, its region takes the piece in, and the cuts count it
-        as a digit as sure as the piece is not "not a digit".
+        A wide piece on the line that the digit model called "not a digit", but not surely, is often two
+        digits run together: the line is then doubtful and its region takes the piece in; the line
+        reading is kept only if it still holds the cut digits in order and is surer than they are.
         """
         upright = orientation_module.upright(image, turn)
         upright_boxes = [orientation_module.box_in_upright(digit.box, turn, image.shape[:2]) for digit in result.items]
         wide_marks = [(orientation_module.box_in_upright(box, turn, image.shape[:2]), probability)
                       for box, probability in _not_a_digit_pieces(result.dropped)]
-        wide_marks = [(box, probability) for box, probability in wide_marks if box[2] >= _WIDE_MARK * box[3]]
+        wide_marks = [(box, probability) for box, probability in wide_marks
+                      if box[2] >= _WIDE_MARK * box[3] and probability < _LINE_DOUBT]
         digits: list[Digit] = []
         for line in sorted({digit.line for digit in result.items}):
             members = [index for index, digit in enumerate(result.items) if digit.line == line]
@@ -238,8 +250,12 @@ class DigitReader:
                 digits += cut
                 continue
             read = self._line_digits(upright, boxes + [box for box, _ in marks], line, turn, image.shape[:2])
-            cut_confidence = min([digit.confidence for digit in cut] + [1.0 - probability for _, probability in marks])
-            better = read and (self.options.reader == "line" or min(d.confidence for d in read) > cut_confidence)
+            cut_confidence = min(digit.confidence for digit in cut)
+            # With a mark taken in, the line reading must still hold the cut digits, in order: a
+            # letter beside a number ("Rm 45") must not turn into digits that replace it.
+            better = read and (self.options.reader == "line" or (
+                min(d.confidence for d in read) > cut_confidence
+                and (not marks or _in_order([d.label for d in cut], [d.label for d in read]))))
             digits += read if better else cut
         digits = _regrouped(digits, turn)
         return _result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn)
@@ -248,7 +264,7 @@ class DigitReader:
         """A cut-out cell is also read whole by the line model, which wins when its least certain digit
         is surer than the reading's (faint or touching digits a few pixels high often leave pieces
         that cut badly, or none that passes as a digit)."""
-        if result.status == constants.STATUS_ERROR or min(image.shape[:2]) >= self._preprocess_options.tuning.upscale_below:
+        if min(image.shape[:2]) >= self._preprocess_options.tuning.upscale_below:
             return result
         from edge_runtime import line_path
 
@@ -259,8 +275,8 @@ class DigitReader:
         readings = [self._line_digits(upright, whole, 0, turn, image.shape[:2], ink_floor=ink_floor)
                     for ink_floor in line_path.CELL_INK_FLOORS]
         texts = ["".join(digit.label for digit in digits) for digits in readings]
-        digits = max(readings, key=lambda digits: (texts.count("".join(digit.label for digit in digits)),
-                                                   min((digit.confidence for digit in digits), default=-1.0)))
+        _, digits = max(zip(texts, readings), key=lambda pair: (
+            texts.count(pair[0]), min((digit.confidence for digit in pair[1]), default=-1.0)))
         floor = max([_STRIP_FALLBACK] + ([min(digit.confidence for digit in result.items)] if result.items else []))
         if not digits or min(digit.confidence for digit in digits) <= floor:
             return result
@@ -424,7 +440,14 @@ def _doubtful(result: ReadResult) -> bool:
 _NOT_A_DIGIT_REASON = "not a digit"
 
 _WIDE_MARK = 0.9
-"""A "not a digit" piece at least this much wider than tall, on a line of digits, may be digits run together."""
+"""A "not a digit" piece at least 0.9 times as wide as it is tall, on a line of digits, that the model
+was not sure of (under `_LINE_DOUBT`), may be digits run together."""
+
+
+def _in_order(part: list[str], whole: list[str]) -> bool:
+    """Whether `part` is a subsequence of `whole`."""
+    remaining = iter(whole)
+    return all(label in remaining for label in part)
 
 
 def _not_a_digit_reason(probability: float) -> str:

@@ -144,3 +144,24 @@ def test_a_wide_piece_beside_the_digits_is_on_their_line():
     digits = [(100, 20, 30, 40), (140, 22, 30, 40)]
     assert reader_module._on_line((40, 25, 50, 38), digits)
     assert not reader_module._on_line((40, 90, 50, 38), digits)
+
+
+@pytest.mark.parametrize("text, digits", [("Rm 45", "45"), ("km 27", "27")])
+def test_a_wide_letter_beside_a_number_does_not_become_digits(reader, text, digits):
+    assert reader.read(_page(text)).digits == digits
+
+
+def test_single_reads_one_digit_of_a_small_cell_with_the_line_model_on():
+    cell = np.full((40, 70), 230, np.uint8)
+    cv2.putText(cell, "47", (5, 32), cv2.FONT_HERSHEY_SIMPLEX, 1, 30, 2)
+    result = reader_module.DigitReader(options=reader_module.ReaderOptions(single=True)).read(cell)
+    assert len(result.items) == 1
+
+
+def test_an_mnist_tile_pays_no_line_reads(reader, monkeypatch):
+    from trainer import data
+
+    tiles = list(data.load_mnist(allow_download=False).test_images[:50])
+    monkeypatch.setattr(reader.line_recognizer, "read_line", lambda ink: pytest.fail("the line model ran on a tile"))
+    results = reader.read_images(tiles, [""] * len(tiles))
+    assert all(len(result.items) == 1 for result in results)

@@ -54,6 +54,11 @@ def is_tile(image: np.ndarray, tuning: Tuning) -> bool:
     return longer <= tuning.tile_max_side and longer <= tuning.tile_max_aspect * shorter
 
 
+def is_mnist_tile(image: np.ndarray, tuning: Tuning) -> bool:
+    """A tile as MNIST's are: gray, with a clean black border (a scanned or drawn digit, not a photo)."""
+    return image.ndim == 2 and is_tile(image, tuning) and _border_mean(image) < tuning.tile_clean_border
+
+
 def tile_digits(tile: np.ndarray, polarity: str, tuning: Tuning) -> tuple[list[DigitCrop], bool]:
     """One digit from a small gray tile; MNIST tiles come back unchanged (as floats).
 
