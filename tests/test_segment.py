@@ -138,6 +138,13 @@ def test_a_wide_digit_filling_a_portrait_photo_sideways_may_touch_its_edge():
     assert len(segmentation.crops) == 1 and result.TOUCHES_FRAME not in reasons(segmentation)
 
 
+def test_digits_standing_on_an_underline_are_cut_free_of_it():
+    # The underline is shorter than the page is high, so only the fallback measures it as a rule.
+    image = write(paper(), "27", (250, 250), scale=3.0, thickness=8)
+    cv2.line(image, (160, 250), (480, 250), (40, 40, 40), 3)
+    assert len(segment_image(image).crops) == 2
+
+
 def test_off_paper_and_frame_pieces_are_named():
     found = segment_image(messy_page())
     assert {result.OFF_THE_PAPER, result.TOUCHES_FRAME} <= reasons(found)

@@ -171,6 +171,11 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
     for merge in merged.merges + faint.merges:
         notes.event(result.MERGED, merge.merged.box, (merge.first.box, merge.second.box), merge.reason)
     plausible = plausible_digits(faint.candidates, light, ink_mask, labels, tuning)
+    if tuning.rule_min_cross > 0 and any(reason == result.TOO_WIDE for _, reason in plausible.dropped):
+        # A piece too wide for any digit: a run kept as a digit's bar (shorter than the image is
+        # high) was an underline that the digits touch. Measured without that allowance, it is a rule.
+        strict = dataclasses.replace(options, tuning=dataclasses.replace(tuning, rule_min_cross=0.0))
+        return _segment(image, strict, zoom, explain)
     notes.drop(plausible.dropped, "filters")
     candidates = plausible.kept
     if not options.single and candidates:
