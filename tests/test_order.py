@@ -14,7 +14,7 @@ def boxes(lines: list[list[Candidate]]) -> list[list[tuple[int, int]]]:
     return [[(candidate.x, candidate.y) for candidate in line] for line in lines]
 
 
-def test_a_line_drifting_down_across_the_photo_stays_one_line():
+def test_a_line_drifting_up_across_the_photo_stays_one_line():
     # The first digit sits more than a height below the last: one band would cut the line in two.
     line = [piece(40 * index, 36 - 4 * index) for index in range(10)]
     assert boxes(reading_order(line)) == [[(40 * index, 36 - 4 * index) for index in range(10)]]
@@ -34,3 +34,9 @@ def test_stacked_lines_stay_apart_top_to_bottom():
 def test_a_second_group_across_a_wide_gap_joins_its_line_by_overlap():
     pieces = [piece(0, 0), piece(30, 0), piece(200, 8), piece(230, 8), piece(200, 80)]
     assert boxes(reading_order(pieces)) == [[(0, 0), (30, 0), (200, 8), (230, 8)], [(200, 80)]]
+
+
+def test_narrow_digits_whose_baseline_jitters_stay_one_line():
+    # A third of a height up and down between neighbours: the two first pieces' slope is jitter.
+    line = [piece(22 * index, (0, 10, 0, 10, -10)[index], width=12) for index in range(5)]
+    assert boxes(reading_order(line)) == [[(22 * index, (0, 10, 0, 10, -10)[index]) for index in range(5)]]

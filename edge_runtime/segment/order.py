@@ -43,17 +43,25 @@ def reading_order(candidates: tuple[Candidate, ...] | list[Candidate]) -> list[l
 
 
 def _distance_to_course(candidate: Candidate, line: list[Candidate]) -> float | None:
-    """How far (in heights) the candidate lies from the line's course, or None when it cannot join it."""
+    """How far (in heights) the candidate lies from the line's course, or None when it cannot join it.
+
+    The course is the line continued along its slope, or level at its mean height: whichever the
+    candidate is nearer (a short line's slope is mostly the jitter of handwriting). A candidate off
+    both joins a line it overlaps vertically by half.
+    """
     last = line[-1]
-    if _centre_x(candidate) <= _centre_x(last):
-        return None  # directly below or above the line's end: another line
+    if _centre_x(candidate) < _centre_x(last) or candidate is last:
+        return None  # left of the line's end: another line
     height = _median_height(line + [candidate])
-    if candidate.x - last.right > CHAIN_GAP * height:
-        span = _line_span(line)
-        return abs(_centre_y(candidate) - _centre_y(span)) / height if share_line(candidate, span) else None
-    expected = _centre_y(last) + _slope(line) * (_centre_x(candidate) - _centre_x(last))
-    distance = abs(_centre_y(candidate) - expected) / height
-    return distance if distance <= (FIRST_STEP if len(line) == 1 else NEXT_STEP) else None
+    span = _line_span(line)
+    if candidate.x - last.right <= CHAIN_GAP * height:
+        expected = _centre_y(last) + _slope(line) * (_centre_x(candidate) - _centre_x(last))
+        along = abs(_centre_y(candidate) - expected) / height
+        level = abs(_centre_y(candidate) - sum(_centre_y(piece) for piece in line) / len(line)) / height
+        distance = min(along, level)
+        if distance <= (FIRST_STEP if len(line) == 1 else NEXT_STEP):
+            return distance
+    return abs(_centre_y(candidate) - _centre_y(span)) / height if share_line(candidate, span) else None
 
 
 def _slope(line: list[Candidate]) -> float:
