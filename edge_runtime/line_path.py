@@ -23,11 +23,12 @@ STRIP_SHARE = 0.4
 EDGE_SHARE = 0.08
 """Columns this near a strip's left or right end that hold a long vertical run are a cell's border."""
 
-CELL_INK_FLOORS = (0.1, 0.2, 0.3, 0.4)
-"""Ink floors a whole cut-out cell is read at; the reader keeps the surest reading."""
-
 CELL_EDGE_SHARE = 0.12
 """The same, for a whole cut-out cell read as one strip, whose ends are the cell's own sides."""
+
+CELL_INK_FLOORS = (0.1, 0.2, 0.3, 0.4)
+"""Ink floors a whole cut-out cell is read at; the reader keeps the reading most of them agree on (ties:
+the one whose least certain digit is surest)."""
 
 BORDER_HEIGHT = 0.6
 """A piece at a strip's end at least this share of the strip's height ..."""
@@ -42,8 +43,10 @@ RULE_LENGTH = 1.5
 """Straight horizontal runs longer than this many line heights are rules, not strokes."""
 
 CROSSING_HEIGHT = 0.95
-"""Vertical runs this share of the region's height are a table's column lines, wherever they stand: the
-region is padded above and below its digits, so no stroke reaches across it."""
+"""Vertical runs this share of the region's height that reach its top and bottom rows are a table's column
+lines, wherever they stand: a line's region is padded above and below its digits, and in a whole
+cut-out cell a digit seldom touches both the cell's top and bottom edges (a 1 that does is taken
+for a column line)."""
 
 
 def region(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -20,8 +20,9 @@ def embed_description(model_bytes: bytes, description: metadata.ModelDescription
     existing = [item for item in (model.metadata or []) if _name(item) == constants.METADATA_NAME]
     if existing:  # rewritten in place: a replaced description must not leave its old buffer behind
         model.buffers[existing[0].buffer].data = list(payload)
-        kept = [item for item in model.metadata if _name(item) != constants.METADATA_NAME] + existing[:1]
-        model.metadata = kept
+        for stale in existing[1:]:  # files from before this rule could hold several
+            model.buffers[stale.buffer].data = []
+        model.metadata = [item for item in model.metadata if _name(item) != constants.METADATA_NAME] + existing[:1]
         return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     buffer = schema.BufferT()
     buffer.data = list(payload)

@@ -46,6 +46,8 @@ def labelled_digits(reader, items, floor: float = 1e-12) -> tuple[np.ndarray, np
         result = reader.read(str(item.path))
         if len(result.items) != len(item.label):
             continue
+        # A digit's label indexes its probabilities: the digits come first, then "not a digit" or
+        # the line model's blank.
         for digit, label in zip(result.items, item.label):
             logs.append(np.log(np.maximum(digit.probabilities, floor)))
             labels.append(int(label))
@@ -125,6 +127,7 @@ def fitted(reader, floor: float = 1e-12) -> tuple[float, dict]:
 
 
 def report(figures: dict, json_path: str | None) -> int:
+    """Prints the figures as JSON and writes them to `json_path` when given; the exit status (0)."""
     print(json.dumps(figures, indent=2))
     if json_path:
         pathlib.Path(json_path).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
@@ -149,7 +152,6 @@ def calibrate_line(args) -> int:
     # An int8 output's zero means "under one quantization step", not "impossible": without a floor,
     # one confident mistake's log(0) would decide the fit alone.
     floor = uncalibrated.line_recognizer.output_step() / 2
-    # Column probabilities hold the blank too: a digit's label indexes the digits, which come first.
     temperature, fit = fitted(uncalibrated, floor)
     figures = {"model": str(model_path), "kind": "line", "previous_temperature": base, **fit}
     if args.write:
@@ -162,7 +164,8 @@ def calibrate_line(args) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="a .tflite with logits output (default: the packaged model)")
+    parser.add_argument("--model", help="a digit .tflite with logits output, or with --line a line model "
+                                         "(default: the packaged one)")
     parser.add_argument("--write", action="store_true", help="store the fitted temperature in the model")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--line", action="store_true", help="calibrate the line model (--model: a line .tflite)")

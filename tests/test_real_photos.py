@@ -48,11 +48,12 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 93.5%, numbers 61.8%, measuring singles 98.6%, 1 "no digit found".
-    assert _rate(counts, "whole single") >= 0.91
-    assert _rate(counts, "whole multi") >= 0.58
-    assert _rate(counts, "measuring single") >= 0.95
-    assert no_digit <= 3
+    # Measured: whole singles 95.5% (147/154), numbers 69.1% (38/55), measuring singles 98.6% (72/73),
+    # 0 "no digit found"; each floor allows about one image less.
+    assert _rate(counts, "whole single") >= 0.94
+    assert _rate(counts, "whole multi") >= 0.67
+    assert _rate(counts, "measuring single") >= 0.97
+    assert no_digit <= 1
 
 
 MEZA = "images/Charitable-Analytics-International__AI4Good---Meza-OCR-Challenge"

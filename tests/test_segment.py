@@ -145,6 +145,12 @@ def test_digits_standing_on_an_underline_are_cut_free_of_it():
     assert len(segment_image(image).crops) == 2
 
 
+def test_a_wide_bar_running_off_the_frame_is_still_dropped():
+    image = paper(400, 240)
+    cv2.rectangle(image, (0, 180), (200, 215), INK, -1)  # a solid bar from the edge: no strokes, a shadow
+    assert result.TOUCHES_FRAME in reasons(segment_image(image)) and not segment_image(image).crops
+
+
 def test_off_paper_and_frame_pieces_are_named():
     found = segment_image(messy_page())
     assert {result.OFF_THE_PAPER, result.TOUCHES_FRAME} <= reasons(found)

@@ -165,15 +165,22 @@ def _ink_is_dark(small: np.ndarray, tuning: Tuning) -> bool:
 def _dark_tail_dominates(small: np.ndarray, tuning: Tuning) -> bool:
     """Whether a dim image is paper in poor light rather than a board: its rare pixels (the writing)
     lie far below its typical level, not above it, as black ink on grey paper does and chalk does not."""
-    cumulative = np.cumsum(cv2.calcHist([small], [0], None, [256], [0, 256]).ravel())
-    low, median, high = (int(np.searchsorted(cumulative, share * cumulative[-1]))
-                         for share in (tuning.tail_share, 0.5, 1 - tuning.tail_share))
+    cumulative = _cumulative_histogram(small)
+    low, median, high = (_level(cumulative, share) for share in (tuning.tail_share, 0.5, 1 - tuning.tail_share))
     return median - low > tuning.dark_tail_ratio * (high - median)
 
 
 def _median(image: np.ndarray) -> int:
-    cumulative = np.cumsum(cv2.calcHist([image], [0], None, [256], [0, 256]).ravel())
-    return int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    return _level(_cumulative_histogram(image), 0.5)
+
+
+def _cumulative_histogram(image: np.ndarray) -> np.ndarray:
+    return np.cumsum(cv2.calcHist([image], [0], None, [256], [0, 256]).ravel())
+
+
+def _level(cumulative: np.ndarray, share: float) -> int:
+    """The gray level below which `share` of the pixels lie."""
+    return int(np.searchsorted(cumulative, share * cumulative[-1]))
 
 
 def _upsample_background(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
