@@ -80,6 +80,30 @@ def test_synthetic_lines_are_seeded_labelled_and_sized(mnist):
         assert "".join(str(v) for v in row[row >= 0]) == text
 
 
+def test_line_model_reads_one_column_per_four_pixels_within_the_size_budget():
+    from trainer import config, line_model
+
+    model = line_model.build_line_model(config.LINE_PROFILES["default"]["widths"])
+    for width in (64, 256):
+        assert model(np.zeros((1, 32, width, 1), np.float32)).shape == (1, width // line_reader.COLUMN_STRIDE, 11)
+    # int8 stores a byte a weight plus per-channel scales and names: 125k weights stay under 150 KB.
+    assert model.count_params() <= 125_000
+    assert {layer.name for layer in model.layers} >= {"column_conv", "context1_add", "column_logits"}
+    with pytest.raises(ValueError, match="five filter counts"):
+        line_model.build_line_model((8, 8, 8))
+    with pytest.raises(ValueError, match="context_blocks=-1"):
+        line_model.build_line_model(context_blocks=-1)
+
+
+def test_training_lines_only_add_noise_to_the_test_distribution():
+    from trainer import lines, lines_train
+
+    defaults = lines.LineOptions()
+    changed = {field for field in defaults.__dataclass_fields__
+               if getattr(defaults, field) != getattr(lines_train.TRAINING_OPTIONS, field)}
+    assert changed <= {"noise_probability"}
+
+
 def test_sequence_accuracy_and_character_error_rate():
     from trainer import lines_train
 

