@@ -246,8 +246,8 @@ class DigitReader:
             cut = [result.items[index] for index in members]
             boxes = [upright_boxes[i] for i in members]
             marks = [(box, probability) for box, probability in wide_marks if _on_line(box, boxes)]
-            if self.options.reader == "auto" and not marks and not _doubtful_line(cut, boxes):
-                digits += cut
+            if (self.options.reader == "auto" and not marks and not _doubtful_line(cut, boxes)) or _slanted(boxes):
+                digits += cut  # a line running across the page at a slant is no strip the line model can read
                 continue
             read = self._line_digits(upright, boxes + [box for box, _ in marks], line, turn, image.shape[:2])
             cut_confidence = min(digit.confidence for digit in cut)
@@ -419,6 +419,16 @@ _WIDE_PIECE = 1.1
 def _doubtful_line(digits: list[Digit], boxes) -> bool:
     return any(digit.confidence < _LINE_DOUBT for digit in digits) or any(
         box[2] > _WIDE_PIECE * box[3] for box in boxes)
+
+
+_SLANT = 1.6
+"""A line whose digits span this many median digit heights from top to bottom runs at a slant."""
+
+
+def _slanted(boxes) -> bool:
+    top = min(box[1] for box in boxes)
+    bottom = max(box[1] + box[3] for box in boxes)
+    return bottom - top > _SLANT * float(np.median([box[3] for box in boxes]))
 
 
 def _regrouped(digits: list[Digit], turn: int) -> list[Digit]:
