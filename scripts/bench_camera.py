@@ -17,6 +17,7 @@ import os
 import pathlib
 import statistics
 import sys
+import tempfile
 import time
 
 import cv2
@@ -171,7 +172,7 @@ def rss_mb() -> float:
 
 
 def measure_memory(camera, reader, frames, count: int) -> dict:
-    """Runs the real headless loop (JSON lines to /dev/null) over `count` synthetic frames, sampling RSS."""
+    """Runs the real headless loop (JSON lines to a scratch file) over `count` synthetic frames, sampling RSS."""
     warm_up = min(500, count // 4)
     samples: dict[int, float] = {}
 
@@ -190,13 +191,18 @@ def measure_memory(camera, reader, frames, count: int) -> dict:
             return frames[self.index % len(frames)].copy()  # A fresh array per frame, as a camera gives.
 
     original = camera.open_source
-    camera.open_source = lambda source, resolution=None: Synthetic()
-    try:
-        started = time.perf_counter()
-        code = camera.run(reader, camera.CameraOptions(source="synthetic", headless=True, output=os.devnull))
-        seconds = time.perf_counter() - started
-    finally:
-        camera.open_source = original
+    camera.open_source = lambda source, resolution=None, timeout=None: Synthetic()
+    # A real file: digit-infer refuses to write results to a device such as /dev/null.
+    with tempfile.TemporaryDirectory(prefix="bench-camera-") as scratch:
+        try:
+            started = time.perf_counter()
+            code = camera.run(reader, camera.CameraOptions(source="synthetic", headless=True,
+                                                           output=os.path.join(scratch, "frames.jsonl")))
+            seconds = time.perf_counter() - started
+        finally:
+            camera.open_source = original
+    if warm_up not in samples:
+        raise RuntimeError(f"the camera loop stopped before frame {warm_up} (exit {code})")
     end = rss_mb()
     return {"frames": count, "exit_code": code, "seconds": round(seconds, 1), "warm_up_frames": warm_up,
             "rss_after_warm_up_mb": round(samples[warm_up], 1), "rss_end_mb": round(end, 1),
