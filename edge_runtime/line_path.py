@@ -79,20 +79,41 @@ def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str,
     """
     x, y, width, height = box
     patch = image[y:y + height, x:x + width]
-    gray = patch if patch.ndim == 2 else (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if polarity ==
-                                          constants.INK_LIGHT_ON_DARK else patch.min(axis=2))
-    gray = gray.astype(np.float32)
+    if patch.ndim == 2:
+        gray = patch
+    elif polarity == constants.INK_LIGHT_ON_DARK:
+        gray = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
+    else:  # the darkest channel: blue and red ink stay dark
+        blue, green, red = cv2.split(patch[..., :3])
+        gray = cv2.min(cv2.min(blue, green), red)
+    # Medians and percentiles from 256-bin histograms (exactly numpy's, in a tenth of the time).
     dark_on_light = polarity == constants.INK_DARK_ON_LIGHT or (
-        polarity == constants.INK_AUTO and np.median(gray) >= gray.mean())
-    ink = (255.0 - gray) if dark_on_light else gray
-    ink = ink - float(np.median(ink))  # the paper is the region's most common level
-    strong = float(np.percentile(ink, 99))
+        polarity == constants.INK_AUTO and _quantile(_counts(gray), 0.5) >= cv2.mean(gray)[0])
+    ink_levels = cv2.bitwise_not(gray) if dark_on_light else gray
+    counts = _counts(ink_levels)
+    paper = _quantile(counts, 0.5)  # the paper is the region's most common level
+    strong = _quantile(counts, 0.99) - paper
+    ink = ink_levels.astype(np.float32) - np.float32(paper)
     if strong <= 8.0:
         return np.zeros(ink.shape, np.float32)
-    ink = np.clip(ink / strong, 0.0, 1.0)
+    ink = np.clip(ink / np.float32(strong), 0.0, 1.0)
     cell = cell_ink_floor is not None
     ink[ink < (cell_ink_floor if cell else INK_FLOOR)] = 0.0
     return _without_rules(ink, CELL_EDGE_SHARE if cell else EDGE_SHARE)
+
+
+def _counts(levels: np.ndarray) -> np.ndarray:
+    """Cumulative pixel counts per uint8 level."""
+    return np.cumsum(cv2.calcHist([np.ascontiguousarray(levels)], [0], None, [256], [0, 256]).ravel())
+
+
+def _quantile(cumulative: np.ndarray, share: float) -> float:
+    """numpy's `quantile` (linear interpolation between order statistics) of the pixels counted."""
+    rank = share * (cumulative[-1] - 1)
+    low = int(np.floor(rank))
+    first = int(np.searchsorted(cumulative, low + 1))  # the level of the (low)th smallest pixel, from 0
+    second = int(np.searchsorted(cumulative, low + 2)) if rank > low else first
+    return first + (rank - low) * (second - first)
 
 
 def _without_rules(ink: np.ndarray, edge_share: float = EDGE_SHARE) -> np.ndarray:

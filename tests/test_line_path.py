@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_runtime import constants, line_path
 
@@ -44,3 +45,12 @@ def test_a_cells_ink_floor_decides_what_is_paper():
     high = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT, cell_ink_floor=0.5)
     assert low[:, 38:43].any() and not high[:, 38:43].any()
     assert high[:, 18:23].any()
+
+
+def test_histogram_quantiles_are_numpys():
+    rng = np.random.default_rng(4)
+    for size in (1, 2, 7, 100, 1001):
+        levels = rng.integers(0, 256, size).astype(np.uint8).reshape(1, -1)
+        counts = line_path._counts(levels)
+        for share in (0.0, 0.5, 0.99, 1.0):
+            assert line_path._quantile(counts, share) == pytest.approx(np.quantile(levels, share))
