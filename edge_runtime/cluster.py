@@ -67,13 +67,7 @@ def require_engine():
     """Imports `distributed`, or raises MissingExtra naming the [cluster] extra."""
     from edge_runtime import optional
 
-    try:
-        import distributed
-    except ImportError as error:
-        raise optional.MissingExtra(f"--cluster needs Dask distributed, which is not installed: "
-                                    f"{optional.install_hint(EXTRA)} (in a checkout: pip install '.[{EXTRA}]')"
-                                    ) from error
-    return distributed
+    return optional.require("distributed", "--cluster")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import importlib
 import types
 
 # Which extra of pyproject.toml provides each optional top-level module.
-EXTRAS = {"matplotlib": "view"}
+EXTRAS = {"matplotlib": "view", "distributed": "cluster", "pyarrow": "cluster"}
 
 
 class MissingExtra(ImportError):

@@ -17,14 +17,7 @@ def require_pyarrow():
     """Imports pyarrow and pyarrow.parquet, or raises MissingExtra naming the [cluster] extra."""
     from edge_runtime import optional
 
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError as error:
-        raise optional.MissingExtra(f"--format parquet needs pyarrow, which is not installed: "
-                                    f"{optional.install_hint('cluster')} (in a checkout: pip install '.[cluster]')"
-                                    ) from error
-    return pyarrow, pyarrow.parquet
+    return optional.require("pyarrow", "--format parquet"), optional.require("pyarrow.parquet", "--format parquet")
 
 
 def schema(resumable: bool = False, metadata: dict | None = None):
