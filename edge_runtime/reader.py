@@ -208,7 +208,8 @@ class DigitReader:
         crops = [self.find(orientation_module.upright(image, turn)) for image, turn in zip(images, turns)]
         results = self.classify(crops, sources, shapes, started, keep_details, turns)
         if try_turns:
-            results = [self._best_turn(image, result, started, keep_details) if _doubtful(result) else result
+            results = [self._best_turn(image, result, started, keep_details)
+                       if _doubtful(result) and not self._is_cell(image) else result
                        for image, result in zip(images, results)]
         results = [self._segmentation_view(image, result) for image, result in zip(images, results)]
         if self.line_recognizer is not None:  # on the turn chosen from the cuts
@@ -260,11 +261,19 @@ class DigitReader:
         digits = _regrouped(digits, turn)
         return _result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn)
 
+    def _is_cell(self, image: np.ndarray) -> bool:
+        """Whether the image is a small cut-out cell (shorter side under `Tuning.upscale_below`).
+
+        A cell is cut from a form in the form's own orientation, so it is read upright: its one or two
+        digits cannot tell a turn apart anyway (a 6 turned is a 9, a 2 turned half round is still a 2).
+        """
+        return min(image.shape[:2]) < self._preprocess_options.tuning.upscale_below
+
     def _small_strip_by_line(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
         """A cut-out cell is also read whole by the line model, which wins when its least certain digit
         is surer than the reading's (faint or touching digits a few pixels high often leave pieces
         that cut badly, or none that passes as a digit)."""
-        if min(image.shape[:2]) >= self._preprocess_options.tuning.upscale_below:
+        if not self._is_cell(image):
             return result
         from edge_runtime import line_path
 

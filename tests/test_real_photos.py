@@ -48,10 +48,10 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 96.1% (148/154), numbers 67.3% (37/55), measuring singles 98.6% (72/73),
+    # Measured: whole singles 97.4% (150/154), numbers 70.9% (39/55), measuring singles 98.6% (72/73),
     # 1 "no digit found" (Meza 108); each floor allows about one image less.
-    assert _rate(counts, "whole single") >= 0.95
-    assert _rate(counts, "whole multi") >= 0.65
+    assert _rate(counts, "whole single") >= 0.96
+    assert _rate(counts, "whole multi") >= 0.69
     assert _rate(counts, "measuring single") >= 0.97
     assert no_digit <= 2
 
@@ -65,6 +65,7 @@ PAVITRA = "images/pavitrakumar78__Python-Custom-Digit-Recognition"
     (f"{MEZA}/2200_0.jpg", "2200"),  # touching, joined zeros in a logbook cell: read whole by the line model
     (f"{MEZA}/10400_0.jpg", "10400"),
     (f"{MEZA}/9_4.jpg", "9"),  # the column line beside the 9 is no 1
+    (f"{MEZA}/2_3.jpg", "2"),  # a cut-out cell is read upright: turned, its 2 read as a 6
     (f"{PAVITRA}/5_1.jpg", "5"),  # the bar of a thin-pen 5 in a tight crop is no ruled line
     (f"{PAVITRA}/4_2.jpg", "4"),
 ])
@@ -105,6 +106,13 @@ def test_a_sideways_page_is_read_turned(reader):
     assert turned.digits == "7" and turned.orientation == 90
     fixed = reader_module.DigitReader(options=reader_module.ReaderOptions(orientation="0")).read(sideways)
     assert fixed.orientation == 0
+
+
+def test_a_small_cell_is_never_turned(reader):
+    upright = cv2.resize(_page("7", cv2.FONT_HERSHEY_SCRIPT_SIMPLEX), (104, 40), interpolation=cv2.INTER_AREA)
+    sideways = cv2.rotate(upright, cv2.ROTATE_180)  # 40 pixels high: a cell cut from a form, read as given
+    assert reader.read(sideways).orientation == 0
+    assert reader.read(cv2.resize(sideways, None, fx=4, fy=4)).orientation == 180  # the same as a page
 
 
 def test_explain_says_why_pieces_were_dropped(tmp_path):
