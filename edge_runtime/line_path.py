@@ -39,6 +39,12 @@ BORDER_WIDTH = 0.25
 INK_FLOOR = 0.2
 """Ink weaker than this share of the region's strong ink is paper grain, set to black."""
 
+WORK_HEIGHT = 96
+"""Line regions taller than this many pixels are shrunk to it before their ink is found: three times
+the model's 32-pixel strip. On the 640x480 photos this took `--reader line` from 5.5 to 4.3 ms an
+image with no read lost (real photos 150/154 and 40/55 against 150 and 39; realistic set 674/700
+and 85/100 against 669 and 85)."""
+
 RULE_LENGTH = 1.5
 """Straight horizontal runs longer than this many line heights are rules, not strokes."""
 
@@ -67,7 +73,7 @@ def region(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tu
 
 
 def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str,
-             cell_ink_floor: float | None = None) -> np.ndarray:
+             cell_ink_floor: float | None = None, work_height: int | None = WORK_HEIGHT) -> np.ndarray:
     """The line's ink, white on black in [0, 1]: contrast against the region's paper, grain and rules removed.
 
     Args:
@@ -76,9 +82,16 @@ def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str,
         polarity: constants.INK_AUTO, INK_DARK_ON_LIGHT or INK_LIGHT_ON_DARK.
         cell_ink_floor: The box is a whole cut-out cell, whose sides are borders more often than digits,
             and ink weaker than this share of its strong ink is paper (default: a line's `INK_FLOOR`).
+        work_height: A taller region is shrunk to this height first (None: never), so the ink
+            comes back smaller than `box`, with its aspect kept.
     """
     x, y, width, height = box
     patch = image[y:y + height, x:x + width]
+    if work_height and height > work_height:
+        # The model sees the line 32 pixels high: finding its ink at full resolution in a large photo
+        # costs several times more and shows the model nothing more.
+        factor = work_height / height
+        patch = cv2.resize(patch, (max(1, round(width * factor)), work_height), interpolation=cv2.INTER_AREA)
     if patch.ndim == 2:
         gray = patch
     elif polarity == constants.INK_LIGHT_ON_DARK:

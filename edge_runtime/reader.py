@@ -300,11 +300,13 @@ class DigitReader:
         x, y, width, height = line_path.region(boxes, upright.shape[:2])
         ink = line_path.line_ink(upright, (x, y, width, height), self.options.polarity, ink_floor)
         reading = self.line_recognizer.read_line(ink)
+        scale = ink.shape[1] / width  # ink columns per image column (a tall region's ink comes back shrunk)
         threshold = self.options.min_confidence
         digits = []
         for label, confidence, x_range, columns in zip(reading.digits, reading.confidences, reading.x_ranges,
                                                       reading.columns):
-            box = (x + x_range[0], y, max(1, x_range[1] - x_range[0]), height)
+            left, right = int(x_range[0] / scale), int(round(x_range[1] / scale))
+            box = (x + left, y, max(1, right - left), height)
             column = reading.probabilities[columns[0]:columns[1]]
             probabilities = column[int(column.max(axis=1).argmax())] if len(column) else None
             digits.append(Digit(label, float(confidence),

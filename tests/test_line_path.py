@@ -54,3 +54,18 @@ def test_histogram_quantiles_are_numpys():
         counts = line_path._counts(levels)
         for share in (0.0, 0.5, 0.99, 1.0):
             assert line_path._quantile(counts, share) == pytest.approx(np.quantile(levels, share))
+
+
+def test_a_tall_line_is_shrunk_to_the_working_height_and_its_digits_boxed_in_the_photo():
+    from edge_runtime import reader as reader_module
+
+    image = np.full((480, 640, 3), 230, np.uint8)
+    cv2.putText(image, "2024", (60, 300), cv2.FONT_HERSHEY_SIMPLEX, 6, (20, 20, 20), 18, cv2.LINE_AA)
+    box = (40, 100, 600, 260)
+    ink = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT)
+    assert ink.shape == (line_path.WORK_HEIGHT, round(600 * line_path.WORK_HEIGHT / 260))
+    assert line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT, work_height=None).shape == (260, 600)
+    result = reader_module.DigitReader(options=reader_module.ReaderOptions(reader="line")).read(image)
+    assert result.digits == "2024"
+    lefts = [digit.box[0] for digit in result.items]
+    assert lefts == sorted(lefts) and 40 <= lefts[0] < 120 and lefts[-1] > 400  # photo pixels, not ink pixels
