@@ -277,5 +277,11 @@ def read_files(job: BatchJob, paths: list[str],
             except multiprocessing.TimeoutError:
                 continue
             except StopIteration:
-                return
+                break
             yield from results
+        # Every file is read: the workers are told to leave, and leave by themselves, before the pool's
+        # exit ends them with SIGTERM. That could hang: a worker that gets the signal just before it
+        # blocks on the task queue's lock runs its handler only once it has the lock, which never comes
+        # (seen once in a benchmark: all results in, output never written).
+        pool.close()
+        pool.join()
