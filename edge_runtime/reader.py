@@ -280,7 +280,7 @@ class DigitReader:
         upright = orientation_module.upright(image, turn)
         whole = [(0, 0, upright.shape[1], upright.shape[0])]
         # Faint strokes and grey borders sit at different ink levels in every cell: each level where
-        # ink begins gives its own reading, and the surest one is kept.
+        # ink begins gives its own reading; the one most levels agree on is kept (ties: the surest).
         readings = [self._line_digits(upright, whole, 0, turn, image.shape[:2], ink_floor=ink_floor)
                     for ink_floor in line_path.CELL_INK_FLOORS]
         texts = ["".join(digit.label for digit in digits) for digits in readings]

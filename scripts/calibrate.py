@@ -32,6 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import machine  # noqa: E402
 import realworld  # noqa: E402
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
@@ -128,9 +129,10 @@ def fitted(reader, floor: float = 1e-12) -> tuple[float, dict]:
 
 def report(figures: dict, json_path: str | None) -> int:
     """Prints the figures as JSON and writes them to `json_path` when given; the exit status (0)."""
-    print(json.dumps(figures, indent=2))
     if json_path:
-        pathlib.Path(json_path).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        machine.write_result(json_path, figures)
+    else:
+        print(json.dumps(figures, indent=2))
     return 0
 
 
