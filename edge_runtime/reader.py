@@ -206,18 +206,21 @@ class DigitReader:
         turns = [self._fixed_turn()] * len(images)
         shapes = [image.shape[:2] for image in images]
         crops = [self.find(orientation_module.upright(image, turn)) for image, turn in zip(images, turns)]
-        results = self.classify(crops, sources, shapes, started, keep_details, turns)
+        cut_results = self.classify(crops, sources, shapes, started, keep_details, turns)
+        results = [self._finished(image, result) for image, result in zip(images, cut_results)]
         if try_turns:
-            results = [self._best_turn(image, result, started, keep_details)
+            results = [self._best_turn(image, cuts, result, started, keep_details)
                        if _doubtful(result) and not self._is_cell(image) else result
-                       for image, result in zip(images, results)]
-        results = [self._segmentation_view(image, result) for image, result in zip(images, results)]
-        if self.line_recognizer is not None:  # on the turn chosen from the cuts
-            results = [self._with_line_models(image, result) for image, result in zip(images, results)]
+                       for image, cuts, result in zip(images, cut_results, results)]
         return results
 
+    def _finished(self, image: np.ndarray, result: ReadResult) -> ReadResult:
+        """The cuts' reading at its turn, with what segmentation dropped (where needed) and the line passes."""
+        result = self._segmentation_view(image, result)
+        return result if self.line_recognizer is None else self._with_line_models(image, result)
+
     def _with_line_models(self, image: np.ndarray, result: ReadResult) -> ReadResult:
-        """The line model's passes, on the turn chosen from the cuts: doubtful lines, then a cut-out cell
+        """The line model's passes, at the reading's turn: doubtful lines, then a cut-out cell
         whole. With `single`, or on an MNIST tile (one digit, which the digit model reads best), there is
         no line pass."""
         tuning = self._preprocess_options.tuning
@@ -318,20 +321,33 @@ class DigitReader:
     def _fixed_turn(self) -> int:
         return 0 if self.options.orientation == "auto" else int(self.options.orientation)
 
-    def _best_turn(self, image: np.ndarray, upright_result: ReadResult, started: float,
-                   keep_details: bool) -> ReadResult:
-        """Reads a doubtful image turned by each quarter turn and keeps the most confident reading."""
+    def _best_turn(self, image: np.ndarray, upright_cuts: ReadResult, upright_result: ReadResult,
+                   started: float, keep_details: bool) -> ReadResult:
+        """Reads a doubtful image turned by each quarter turn and keeps the most believable reading.
+
+        Only a reading still doubtful after the line passes gets here (a doubtful cut that the line model
+        reads surely upright is no reason to turn the page); the turns are then compared on their cuts.
+
+        Args:
+            image: The image as given.
+            upright_cuts: The digit model's reading of the upright image's cuts.
+            upright_result: The finished upright reading (`_finished`: line passes included).
+            started: perf_counter at the start of the read.
+            keep_details: Keep probabilities and crops.
+        """
         turns = (90, 270, 180)
         crops = [self.find(orientation_module.upright(image, turn)) for turn in turns]
         shape = image.shape[:2]
         candidates = self.classify(crops, [upright_result.source] * 3, [shape] * 3, started, keep_details, turns)
-        # A turn must find at least as many digits and clearly beat upright: upright handwriting is far
+        # A turn must cut at least as many digits and clearly beat upright: upright handwriting is far
         # more common than sideways, and a number read turned often collapses into one confident blob.
-        rivals = [candidate for candidate in candidates if len(candidate.items) >= len(upright_result.items)]
-        best = max(rivals, key=orientation_module.score, default=upright_result)
-        margin = _TURN_MARGIN if upright_result.items else 0.0
-        return best if orientation_module.score(best) > orientation_module.score(upright_result) + margin \
-            else upright_result
+        rivals = [candidate for candidate in candidates if len(candidate.items) >= len(upright_cuts.items)]
+        best = max(rivals, key=orientation_module.score, default=upright_cuts)
+        margin = _TURN_MARGIN if upright_cuts.items else 0.0
+        if orientation_module.score(best) <= orientation_module.score(upright_cuts) + margin:
+            return upright_result
+        best = self._finished(image, best)
+        return best if orientation_module.score(best) > orientation_module.score(upright_result) else upright_result
 
     def _segmentation_view(self, image: np.ndarray, result: ReadResult) -> ReadResult:
         """Adds what segmentation dropped, and why, where it is needed: with `explain`, and when the model

@@ -48,11 +48,11 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 97.4% (150/154), numbers 70.9% (39/55), measuring singles 98.6% (72/73),
+    # Measured: whole singles 98.1% (151/154), numbers 72.7% (40/55), measuring singles 100% (73/73),
     # 1 "no digit found" (Meza 108); each floor allows about one image less.
-    assert _rate(counts, "whole single") >= 0.96
-    assert _rate(counts, "whole multi") >= 0.69
-    assert _rate(counts, "measuring single") >= 0.97
+    assert _rate(counts, "whole single") >= 0.97
+    assert _rate(counts, "whole multi") >= 0.70
+    assert _rate(counts, "measuring single") >= 0.98
     assert no_digit <= 2
 
 
@@ -68,6 +68,7 @@ PAVITRA = "images/pavitrakumar78__Python-Custom-Digit-Recognition"
     (f"{MEZA}/2_3.jpg", "2"),  # a cut-out cell is read upright: turned, its 2 read as a 6
     (f"{PAVITRA}/5_1.jpg", "5"),  # the bar of a thin-pen 5 in a tight crop is no ruled line
     (f"{PAVITRA}/4_2.jpg", "4"),
+    (f"{PAVITRA}/7_2.jpg", "7"),  # its cuts doubt the 7 but the line model is sure upright: not turned into a 1
 ])
 def test_real_cells_and_crops(reader, name, digits):
     assert realworld.digits_of(reader.read(str(realworld.data_dir() / name)).digits) == digits

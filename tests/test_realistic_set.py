@@ -12,8 +12,8 @@ import pytest
 
 SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "make_realistic_set.py"
 PER_KIND = 1
-FLOOR_SINGLE = 0.90
-FLOOR_MULTI = 0.50
+FLOOR_SINGLE = 0.93
+FLOOR_MULTI = 0.60
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,8 @@ def test_rejects_non_positive_count(generator, tmp_path):
 
 def test_the_packaged_reader_keeps_its_accuracy_on_the_realistic_set(generator, tmp_path_factory):
     """A regression floor for the synthetic set (seed 0, 15 per kind), a little under what was measured:
-    single-digit kinds 99/105 and numbers 9/15 on 2026-12-05 (the 100-per-kind benchmark: 96.0%, 86.0%)."""
+    single-digit kinds 99/105 and numbers 10/15 (the 100-per-kind benchmark: 97.0%, 85.0%); each floor
+    allows one image less."""
     from edge_runtime import imageio, reader as reader_module
 
     folder = tmp_path_factory.mktemp("realistic floor")
