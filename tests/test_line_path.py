@@ -69,3 +69,23 @@ def test_a_tall_line_is_shrunk_to_the_working_height_and_its_digits_boxed_in_the
     assert result.digits == "2024"
     lefts = [digit.box[0] for digit in result.items]
     assert lefts == sorted(lefts) and 40 <= lefts[0] < 120 and lefts[-1] > 400  # photo pixels, not ink pixels
+
+
+def shaded_line() -> np.ndarray:
+    """'197' on paper whose light falls to 45% towards the left, as in the shadow of a hand or phone."""
+    image = (np.full((120, 420), 230, np.float32) * np.linspace(0.45, 1.0, 420, dtype=np.float32)).astype(np.uint8)
+    cv2.putText(image, "197", (20, 95), cv2.FONT_HERSHEY_SIMPLEX, 3, 40, 6, cv2.LINE_AA)
+    return image
+
+
+def test_the_paper_under_a_shaded_line_is_measured_locally(monkeypatch):
+    from edge_runtime import line_reader
+
+    recognizer = line_reader.LineRecognizer()
+    box = (0, 0, 420, 120)
+    ink = line_path.line_ink(shaded_line(), box, constants.INK_DARK_ON_LIGHT)
+    assert not ink[:8].any()  # the paper above the digits, dim or bright, is no ink
+    assert recognizer.read_line(ink).digits == "197"
+    monkeypatch.setattr(line_path, "LOCAL_PAPER_MIN_HEIGHT", 10**6)  # one paper level for the whole line
+    flat = line_path.line_ink(shaded_line(), box, constants.INK_DARK_ON_LIGHT)
+    assert recognizer.read_line(flat).digits != "197"  # the dim end is lost

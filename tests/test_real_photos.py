@@ -74,6 +74,35 @@ def test_real_cells_and_crops(reader, name, digits):
     assert realworld.digits_of(reader.read(str(realworld.data_dir() / name)).digits) == digits
 
 
+def _shaded(image: np.ndarray) -> np.ndarray:
+    """Light falling to 55% across the photo, from right to left."""
+    light = np.linspace(0.55, 1.0, image.shape[1], dtype=np.float32)[np.newaxis, :, np.newaxis]
+    return np.clip(image * light, 0, 255).astype(np.uint8)
+
+
+def _washed_out(image: np.ndarray) -> np.ndarray:
+    """Contrast cut to 40%, as in a photo of grey pencil or a faded print."""
+    return (image.astype(np.float32) * 0.4 + 140).astype(np.uint8)
+
+
+def _twice(image: np.ndarray) -> np.ndarray:
+    return cv2.resize(image, None, fx=2, fy=2)
+
+
+@needs_set
+@pytest.mark.parametrize("name, change, digits", [
+    ("images/filippoguerranti__handwritten_long_numbers_recognition/197_0.png", _shaded, "197"),
+    ("images/Atharva-Pandkar__Recgnition-Using-Deep-Networks/3_0.jpg", _washed_out, "3"),
+    ("images/harshalnishar__handwritten_digit_recognition/8_0.jpg", _washed_out, "8"),
+    (f"{MEZA}/9_0.jpg", _twice, "9"),  # logbook cells scanned at twice the size are still cells
+    (f"{MEZA}/2_2.jpg", _twice, "2"),
+    (f"{MEZA}/87_0.jpg", _twice, "87"),
+])
+def test_real_photos_in_worse_light_or_at_another_scale(reader, name, change, digits):
+    image = cv2.imread(str(realworld.data_dir() / name))
+    assert realworld.digits_of(reader.read(change(image)).digits) == digits
+
+
 def _page(text, font=cv2.FONT_HERSHEY_SIMPLEX):
     image = np.full((200, 520, 3), 235, np.uint8)
     cv2.putText(image, text, (30, 130), font, 3, (30, 30, 30), 6, cv2.LINE_AA)

@@ -327,3 +327,36 @@ def test_tuning_reaches_the_stages():
     small = write(paper(1536, 2048), "47", (900, 800), scale=2.2, thickness=6)
     no_second_look = segment_image(small, PreprocessOptions(tuning=Tuning(zoom_below_height=0)))
     assert not any(event.kind == result.SECOND_LOOK for event in no_second_look.events)
+
+
+# --- light: faint pages and shading ---------------------------------------------------------------
+
+
+def faint_page() -> np.ndarray:
+    """Grey pencil on paper: a 7 whose strokes stand 15% below the paper (the usual floor is 18%)."""
+    noise = np.random.default_rng(3).normal(0.0, 2.0, (480, 640))
+    image = cv2.cvtColor(np.clip(230 + noise, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    cv2.putText(image, "7", (250, 330), FONT, 8, (195, 195, 195), 14, cv2.LINE_AA)
+    return image
+
+
+def test_a_page_where_no_digit_passes_is_segmented_again_with_a_lower_contrast_floor():
+    assert len(segment_image(faint_page()).crops) == 1
+    no_retry = dataclasses.replace(Tuning(), faint_retry_contrast=0.18)  # not under min_contrast: no retry
+    assert not segment_image(faint_page(), PreprocessOptions(tuning=no_retry)).crops
+
+
+def test_a_blank_page_stays_blank_with_the_faint_retry():
+    assert not segment_image(paper()).crops
+
+
+def test_a_large_thin_digit_on_a_shaded_page_is_no_page_edge():
+    """A thin-pen 0 filling the page, in light falling to 55% across it: its sides differ by the shading
+    only, which a sheet's edge on a table does not follow (such a digit was dropped as a page edge)."""
+    image = paper(level=235)
+    cv2.ellipse(image, (320, 240), (260, 200), 0, 0, 360, INK, 3, cv2.LINE_AA)
+    shade = np.linspace(0.55, 1.0, image.shape[1], dtype=np.float32)[np.newaxis, :, np.newaxis]
+    segmentation = segment_image(np.clip(image * shade, 0, 255).astype(np.uint8), PreprocessOptions())
+    assert len(segmentation.crops) == 1
+    assert result.PAGE_EDGE not in reasons(segmentation)
+    assert result.PAGE_EDGE in reasons(segment_image(messy_page(), PreprocessOptions()))  # still found

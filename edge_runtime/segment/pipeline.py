@@ -188,6 +188,10 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
             notes.event(result.KEPT_WHOLE, whole.box, (), "no part of the cut was a plausible digit")
         notes.drop(((part, reason) for part, reason in parts.dropped if not _inside_any(part, restored)), "split")
     if not candidates:
+        if options.min_contrast > tuning.faint_retry_contrast:
+            # No piece passed: on a washed-out page or in grey pencil, every stroke may stand under
+            # the usual contrast floor and still well above the paper's grain (its noise floor holds).
+            return _segment(image, dataclasses.replace(options, min_contrast=tuning.faint_retry_contrast), zoom, explain)
         return Segmentation((), tuple(notes.dropped), tuple(notes.events), light.polarity)
     prominent = most_prominent(candidates, light.ink.shape, options.single, options.max_digits)
     notes.drop(prominent.dropped, "filters")

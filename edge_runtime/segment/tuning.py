@@ -53,6 +53,9 @@ class Tuning:
     strong_ink_share: float = 0.45  # of the strong ink level: the threshold, to keep soft stroke edges out
     threshold_cap: int = 64  # ink levels: a higher threshold would lose faint ink beside strong ink
 
+    faint_retry_contrast: float = 0.09  # a page where no digit passed is segmented again with this
+    # `min_contrast` (when lower): grey pencil or a washed-out photo, whose strokes stand above the grain
+
     # --- Mask: stroke width and ruled lines (measured at half the working resolution) ---
     max_stroke_fraction: float = 0.035  # of the shorter side: thicker regions do not count as strokes
     rule_min_fraction: tuple[float, float] = (0.3, 0.6)  # of the width, height: shorter straight runs are never rules
@@ -149,6 +152,7 @@ _RANGES = {
     "noise_margin": (0.0, 255.0, True),
     "max_paper_ink": (0, 255, True),
     "strong_ink_percentile": _FRACTION,
+    "faint_retry_contrast": _FRACTION,
     "strong_ink_share": _FRACTION,
     "threshold_cap": (1, 255, True),
     "max_stroke_fraction": _FRACTION,
