@@ -20,7 +20,18 @@ def cpu_name() -> str:
 
 
 def write_result(path: str | os.PathLike, value: dict) -> None:
-    """Writes a benchmark's figures as JSON (creating the folder) and prints them."""
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(path).write_text(json.dumps(value, indent=2) + "\n")
-    print(json.dumps(value, indent=2))
+    """Writes a benchmark's figures as JSON (creating the folder) and prints them.
+
+    The file is written beside its target and renamed over it, so an interrupted run leaves the
+    previous figures whole.
+    """
+    target = pathlib.Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(value, indent=2) + "\n"
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(text, end="")

@@ -19,7 +19,9 @@ from edge_runtime.segment import (
     extract_digits,
     segment_image,
 )
-from edge_runtime.segment import result
+from edge_runtime.segment import pipeline, result
+from edge_runtime.segment.components import Candidate
+from edge_runtime.segment.filters import Sifted
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -344,6 +346,30 @@ def test_a_page_where_no_digit_passes_is_segmented_again_with_a_lower_contrast_f
     assert len(segment_image(faint_page()).crops) == 1
     no_retry = dataclasses.replace(Tuning(), faint_retry_contrast=0.18)  # not under min_contrast: no retry
     assert not segment_image(faint_page(), PreprocessOptions(tuning=no_retry)).crops
+
+
+def test_a_digit_a_little_fainter_than_its_neighbour_is_not_lost():
+    noise = np.random.default_rng(3).normal(0.0, 2.0, (480, 640))
+    image = cv2.cvtColor(np.clip(230 + noise, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    cv2.putText(image, "3", (150, 330), FONT, 7, (176, 176, 176), 14, cv2.LINE_AA)  # 23% below the paper
+    cv2.putText(image, "8", (350, 330), FONT, 7, (188, 188, 188), 14, cv2.LINE_AA)  # 18%: under the floor
+    assert len(segment_image(image).crops) == 2
+    no_retry = dataclasses.replace(Tuning(), faint_retry_contrast=0.18)
+    assert len(segment_image(image, PreprocessOptions(tuning=no_retry)).crops) == 1
+
+
+def test_only_a_faint_piece_as_tall_and_nearly_as_inky_as_the_digits_calls_for_a_second_look():
+    def piece(height: int, mean_ink: float) -> Candidate:
+        area = 10 * height
+        return Candidate(0, 0, height // 2, height, (1,), area, mean_ink * area)
+
+    kept = (piece(100, 150.0),)
+    tuning = Tuning()
+    assert pipeline._faint_digits_dropped(Sifted((), ()), tuning)  # nothing passed
+    assert pipeline._faint_digits_dropped(Sifted(kept, ((piece(90, 100.0), result.TOO_FAINT),)), tuning)
+    assert not pipeline._faint_digits_dropped(Sifted(kept, ((piece(90, 40.0), result.TOO_FAINT),)), tuning)  # a grid's or shadow's piece
+    assert not pipeline._faint_digits_dropped(Sifted(kept, ((piece(30, 100.0), result.TOO_FAINT),)), tuning)  # a speck
+    assert not pipeline._faint_digits_dropped(Sifted(kept, ((piece(90, 100.0), result.TOO_SHORT),)), tuning)
 
 
 def test_a_blank_page_stays_blank_with_the_faint_retry():

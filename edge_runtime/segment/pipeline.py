@@ -11,13 +11,14 @@ from edge_runtime import constants
 from edge_runtime.segment import result
 from edge_runtime.segment.components import Candidate, find_candidates, merge_faint_joins, merge_pieces
 from edge_runtime.segment.crop import digit_image, is_tile, source_box, source_boxes, tile_digits
-from edge_runtime.segment.filters import most_prominent, on_the_page, plausible_digits
+from edge_runtime.segment.filters import Sifted, most_prominent, on_the_page, plausible_digits
 from edge_runtime.segment.light import Light, as_gray, measure_light
 from edge_runtime.segment.mask import find_ink, rule_boxes
 from edge_runtime.segment.options import PreprocessOptions
 from edge_runtime.segment.order import reading_order
 from edge_runtime.segment.result import DigitCrop, Dropped, Event, Segmentation
 from edge_runtime.segment.split import keep_unsplit, split_touching
+from edge_runtime.segment.tuning import Tuning
 
 __all__ = ["extract_digits", "segment_image"]
 
@@ -176,6 +177,9 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
         # high) was an underline that the digits touch. Measured without that allowance, it is a rule.
         strict = dataclasses.replace(options, tuning=dataclasses.replace(tuning, rule_min_cross=0.0))
         return _segment(image, strict, zoom, explain)
+    # Digits as tall as the kept ones under the contrast floor: a washed-out page or grey pencil, whose
+    # strokes stand under it and still well above the paper's grain. It is looked at again at the end.
+    faint = options.min_contrast > tuning.faint_retry_contrast and _faint_digits_dropped(plausible, tuning)
     notes.drop(plausible.dropped, "filters")
     candidates = plausible.kept
     if not options.single and candidates:
@@ -188,11 +192,8 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
             notes.event(result.KEPT_WHOLE, whole.box, (), "no part of the cut was a plausible digit")
         notes.drop(((part, reason) for part, reason in parts.dropped if not _inside_any(part, restored)), "split")
     if not candidates:
-        if options.min_contrast > tuning.faint_retry_contrast:
-            # No piece passed: on a washed-out page or in grey pencil, every stroke may stand under
-            # the usual contrast floor and still well above the paper's grain (its noise floor holds).
-            return _segment(image, dataclasses.replace(options, min_contrast=tuning.faint_retry_contrast), zoom, explain)
-        return Segmentation((), tuple(notes.dropped), tuple(notes.events), light.polarity)
+        nothing = Segmentation((), tuple(notes.dropped), tuple(notes.events), light.polarity)
+        return _fainter_look(nothing, image, options, zoom, explain) if faint else nothing
     prominent = most_prominent(candidates, light.ink.shape, options.single, options.max_digits)
     notes.drop(prominent.dropped, "filters")
     crops = []
@@ -208,7 +209,46 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
                           line_index)
                 for candidate in line
             ]
-    return Segmentation(tuple(crops), tuple(notes.dropped), tuple(notes.events), light.polarity)
+    found = Segmentation(tuple(crops), tuple(notes.dropped), tuple(notes.events), light.polarity)
+    return _fainter_look(found, image, options, zoom, explain) if faint else found
+
+
+def _fainter_look(first: Segmentation, image: np.ndarray, options: PreprocessOptions, zoom: bool,
+                  explain: bool) -> Segmentation:
+    """The page segmented again with `Tuning.faint_retry_contrast` as its contrast floor, kept only if it
+    finds more digits and still finds each digit found first, about where it was: on grid paper a lower
+    floor can also join the grid to a digit, or break the grid into pieces."""
+    again = _segment(image, dataclasses.replace(options, min_contrast=options.tuning.faint_retry_contrast),
+                     zoom, explain)
+    kept = all(any(_overlap(crop.box, other.box) >= _SAME_DIGIT for other in again.crops) for crop in first.crops)
+    return again if kept and len(again.crops) > len(first.crops) else first
+
+
+_SAME_DIGIT = 0.5
+"""Boxes overlapping by at least this share of their union hold the same digit."""
+
+
+def _overlap(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two x, y, width, height boxes."""
+    width = min(first[0] + first[2], second[0] + second[2]) - max(first[0], second[0])
+    height = min(first[1] + first[3], second[1] + second[3]) - max(first[1], second[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    shared = width * height
+    return shared / (first[2] * first[3] + second[2] * second[3] - shared)
+
+
+def _faint_digits_dropped(plausible: Sifted, tuning: Tuning) -> bool:
+    """Whether no piece passed, or a piece dropped as too faint is about as tall as the kept ones and
+    not much fainter (a grid's or a shadow's piece beside a dark digit is far fainter than the digit)."""
+    if not plausible.kept:
+        return True
+    heights = sorted(candidate.height for candidate in plausible.kept)
+    inks = sorted(candidate.mass / max(1, candidate.area) for candidate in plausible.kept)
+    height, ink = heights[len(heights) // 2], inks[len(inks) // 2]
+    return any(reason == result.TOO_FAINT and candidate.height >= tuning.faint_retry_height * height
+               and candidate.mass >= tuning.faint_retry_ink * ink * candidate.area
+               for candidate, reason in plausible.dropped)
 
 
 def _inside_any(part: Candidate, wholes: list[Candidate]) -> bool:

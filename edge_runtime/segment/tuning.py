@@ -53,8 +53,10 @@ class Tuning:
     strong_ink_share: float = 0.45  # of the strong ink level: the threshold, to keep soft stroke edges out
     threshold_cap: int = 64  # ink levels: a higher threshold would lose faint ink beside strong ink
 
-    faint_retry_contrast: float = 0.09  # a page where no digit passed is segmented again with this
-    # `min_contrast` (when lower): grey pencil or a washed-out photo, whose strokes stand above the grain
+    faint_retry_contrast: float = 0.09  # a page where no digit passed, or where a digit was too faint, is
+    # segmented again with this `min_contrast` (when lower): grey pencil, a washed-out photo
+    faint_retry_height: float = 0.6  # of the kept pieces' median height: a too-faint piece this tall ...
+    faint_retry_ink: float = 0.5  # ... with this share of their median mean ink is a digit missed
 
     # --- Mask: stroke width and ruled lines (measured at half the working resolution) ---
     max_stroke_fraction: float = 0.035  # of the shorter side: thicker regions do not count as strokes
@@ -153,6 +155,8 @@ _RANGES = {
     "max_paper_ink": (0, 255, True),
     "strong_ink_percentile": _FRACTION,
     "faint_retry_contrast": _FRACTION,
+    "faint_retry_height": _FRACTION,
+    "faint_retry_ink": _FRACTION,
     "strong_ink_share": _FRACTION,
     "threshold_cap": (1, 255, True),
     "max_stroke_fraction": _FRACTION,
