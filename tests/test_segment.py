@@ -19,7 +19,7 @@ from edge_runtime.segment import (
     extract_digits,
     segment_image,
 )
-from edge_runtime.segment import pipeline, result
+from edge_runtime.segment import pipeline, result, tilt
 from edge_runtime.segment.components import Candidate
 from edge_runtime.segment.filters import Sifted
 
@@ -386,3 +386,51 @@ def test_a_large_thin_digit_on_a_shaded_page_is_no_page_edge():
     assert len(segmentation.crops) == 1
     assert result.PAGE_EDGE not in reasons(segmentation)
     assert result.PAGE_EDGE in reasons(segment_image(messy_page(), PreprocessOptions()))  # still found
+
+
+# --- tilt: a ruled page photographed askew ---------------------------------------------------------
+
+
+def tilted_ruled_page(degrees: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A ruled page with '4071' on a rule, turned by `degrees`; and where each digit's centre (as found on
+    the upright page) went."""
+    page = np.full((600, 800, 3), 232, np.uint8)
+    for y in range(40, 600, 44):
+        cv2.line(page, (0, y), (799, y), (190, 150, 120), 2)
+    cv2.putText(page, "4071", (250, 302), FONT, 2.2, INK, 5, cv2.LINE_AA)
+    upright = [(x + width / 2, y + height / 2) for x, y, width, height in (crop.box for crop in segment_image(page).crops)]
+    matrix = cv2.getRotationMatrix2D((400, 300), degrees, 1.0)
+    moved = [tuple(int(v) for v in matrix @ (x, y, 1)) for x, y in upright]
+    return cv2.warpAffine(page, matrix, (800, 600), borderMode=cv2.BORDER_REFLECT), moved
+
+
+@pytest.mark.parametrize("degrees", [8.0, -12.0])
+def test_a_ruled_page_photographed_askew_is_segmented_level(degrees):
+    image, centres = tilted_ruled_page(degrees)
+    segmentation = segment_image(image)
+    assert len(segmentation.crops) == 4
+    assert any(event.kind == result.LEVELLED for event in segmentation.events)
+    for crop, centre in zip(segmentation.crops, centres):  # boxes are in the photo as given
+        assert contains(crop.box, centre, slack=4)
+    never = dataclasses.replace(Tuning(), tilt_range=(60.0, 70.0))
+    assert len(segment_image(image, PreprocessOptions(tuning=never)).crops) < 4  # the rules take the digits
+
+
+def test_one_straight_edge_is_no_reason_to_level_the_page():
+    image = paper()
+    cv2.fillConvexPoly(image, np.array([[0, 0], [639, 0], [639, 60], [0, 130]], np.int32), (60, 60, 60))  # a table
+    write(image, "3", (280, 330))
+    segmentation = segment_image(image)
+    assert len(segmentation.crops) == 1
+    assert not any(event.kind == result.LEVELLED for event in segmentation.events)
+
+
+def test_a_box_in_the_levelled_page_maps_back_around_the_same_ink():
+    image = np.zeros((200, 300), np.uint8)
+    cv2.rectangle(image, (100, 80), (140, 120), 255, -1)
+    levelled, inverse = tilt.level(image, 10.0)
+    ys, xs = np.nonzero(levelled > 128)
+    box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    x, y, width, height = tilt.box_back(box, inverse, image.shape)
+    assert x <= 100 and y <= 80 and x + width >= 140 and y + height >= 120
+    assert width <= 60 and height <= 60

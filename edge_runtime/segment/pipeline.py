@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from edge_runtime import constants
-from edge_runtime.segment import result
+from edge_runtime.segment import result, tilt
 from edge_runtime.segment.components import Candidate, find_candidates, merge_faint_joins, merge_pieces
 from edge_runtime.segment.crop import digit_image, is_tile, source_box, source_boxes, tile_digits
 from edge_runtime.segment.filters import Sifted, most_prominent, on_the_page, plausible_digits
@@ -141,11 +141,14 @@ class _Notes:
             self.events.append(Event(kind, self.box(box), tuple(self.box(part) for part in parts), reason))
 
 
-def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain: bool) -> Segmentation:
+def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain: bool,
+             level_page: bool = True) -> Segmentation:
     """Normalises light, thresholds, removes ruled lines, then groups components into digits.
 
     Text lines whose digits came out small at working resolution are segmented again from the
-    input at full resolution (see `_zoom_in`), where touching small digits come apart.
+    input at full resolution (see `_zoom_in`), where touching small digits come apart. A page whose
+    rules lean too far to be removed is segmented again turned level (see `tilt`), unless
+    `level_page` is False.
     """
     tuning = options.tuning
     height, width = image.shape[:2]
@@ -162,6 +165,10 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
         notes.drop_boxes(rule_boxes(ink_mask, tuning.min_digit_height), result.RULED_LINE, "mask")
     components = find_candidates(ink_mask.cleaned, tuning)
     labels = components.labels
+    if level_page:
+        angle = tilt.rule_tilt(components.candidates, labels, ink_mask.stroke_width, tuning)
+        if angle is not None:
+            return _levelled(image, angle, options, zoom, explain)
     if explain:
         notes.drop_boxes(components.specks(tuning.min_area), result.SPECK, "components")
     notes.drop_boxes(components.overflow, result.TOO_MANY, "components")
@@ -176,7 +183,7 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
         # A piece too wide for any digit: a run kept as a digit's bar (shorter than the image is
         # high) was an underline that the digits touch. Measured without that allowance, it is a rule.
         strict = dataclasses.replace(options, tuning=dataclasses.replace(tuning, rule_min_cross=0.0))
-        return _segment(image, strict, zoom, explain)
+        return _segment(image, strict, zoom, explain, level_page)
     # Digits as tall as the kept ones under the contrast floor: a washed-out page or grey pencil, whose
     # strokes stand under it and still well above the paper's grain. It is looked at again at the end.
     faint = options.min_contrast > tuning.faint_retry_contrast and _faint_digits_dropped(plausible, tuning)
@@ -193,7 +200,7 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
         notes.drop(((part, reason) for part, reason in parts.dropped if not _inside_any(part, restored)), "split")
     if not candidates:
         nothing = Segmentation((), tuple(notes.dropped), tuple(notes.events), light.polarity)
-        return _fainter_look(nothing, image, options, zoom, explain) if faint else nothing
+        return _fainter_look(nothing, image, options, zoom, explain, level_page) if faint else nothing
     prominent = most_prominent(candidates, light.ink.shape, options.single, options.max_digits)
     notes.drop(prominent.dropped, "filters")
     crops = []
@@ -210,16 +217,37 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
                 for candidate in line
             ]
     found = Segmentation(tuple(crops), tuple(notes.dropped), tuple(notes.events), light.polarity)
-    return _fainter_look(found, image, options, zoom, explain) if faint else found
+    return _fainter_look(found, image, options, zoom, explain, level_page) if faint else found
+
+
+def _levelled(image: np.ndarray, angle: float, options: PreprocessOptions, zoom: bool,
+              explain: bool) -> Segmentation:
+    """The page segmented turned level by `angle` degrees, its boxes mapped back to the image as given."""
+    levelled, inverse = tilt.level(image, angle)
+    found = _segment(levelled, options, zoom, explain, level_page=False)
+    shape = image.shape[:2]
+
+    def back(box):
+        return tilt.box_back(box, inverse, shape)
+
+    crops = tuple(dataclasses.replace(crop, box=back(crop.box)) for crop in found.crops)
+    if not explain:
+        return Segmentation(crops, (), (), found.polarity)
+    dropped = tuple(piece._replace(box=back(piece.box)) for piece in found.dropped)
+    events = (Event(result.LEVELLED, (0, 0, shape[1], shape[0]), (), f"the page's rules lean {angle:+.1f} degrees: "
+                    "segmented turned level"),) + tuple(
+        dataclasses.replace(event, box=back(event.box), parts=tuple(back(part) for part in event.parts))
+        for event in found.events)
+    return Segmentation(crops, dropped, events, found.polarity)
 
 
 def _fainter_look(first: Segmentation, image: np.ndarray, options: PreprocessOptions, zoom: bool,
-                  explain: bool) -> Segmentation:
+                  explain: bool, level_page: bool) -> Segmentation:
     """The page segmented again with `Tuning.faint_retry_contrast` as its contrast floor, kept only if it
     finds more digits and still finds each digit found first, about where it was: on grid paper a lower
     floor can also join the grid to a digit, or break the grid into pieces."""
     again = _segment(image, dataclasses.replace(options, min_contrast=options.tuning.faint_retry_contrast),
-                     zoom, explain)
+                     zoom, explain, level_page)
     kept = all(any(_overlap(crop.box, other.box) >= _SAME_DIGIT for other in again.crops) for crop in first.crops)
     return again if kept and len(again.crops) > len(first.crops) else first
 
@@ -280,7 +308,8 @@ def _zoom_in(
     scale = light.scale
     region = image[top * scale : bottom * scale, left * scale : right * scale]
     inner = _segment(
-        np.ascontiguousarray(region), dataclasses.replace(options, polarity=light.polarity), zoom=False, explain=explain
+        np.ascontiguousarray(region), dataclasses.replace(options, polarity=light.polarity), zoom=False, explain=explain,
+        level_page=False,
     )
     if not inner.crops:
         return None

@@ -38,7 +38,8 @@ KEPT_WHOLE = "kept whole"  # cut, but no part was a plausible digit, so the whol
 SECOND_LOOK = "second look"  # a line of small digits segmented again at full resolution
 NO_INK = "no ink"  # nothing on the page passes the threshold above the paper's grain
 TOO_SMALL_IMAGE = "image too small"  # the image is smaller than one digit
-EVENT_KINDS = (MERGED, SPLIT, KEPT_WHOLE, SECOND_LOOK, NO_INK, TOO_SMALL_IMAGE)
+LEVELLED = "levelled"  # the page's rules leaned too far to be removed: segmented turned level
+EVENT_KINDS = (MERGED, SPLIT, KEPT_WHOLE, SECOND_LOOK, NO_INK, TOO_SMALL_IMAGE, LEVELLED)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,6 +69,13 @@ class Tuning:
     rule_ink_margin: int = 16  # ink levels above it (at least) ...
     rule_ink_share: float = 0.3  # ... or this share of the way from it to full ink: a pen stroke on a rule
 
+    # --- Tilt: pages photographed askew ---
+    tilt_min_length: float = 0.4  # of the width: a straight piece this long is a rule that was not removed
+    tilt_straightness: float = 0.8  # of its pixels within two stroke widths of its fitted line
+    tilt_range: tuple[float, float] = (4.0, 25.0)  # degrees: leaning less, rules are removed; more, it is no rule
+    tilt_min_rules: int = 2  # such lines leaning alike: a page's rules (a sheet's edge on a table is one line)
+    tilt_agreement: float = 1.0  # degrees from their median
+
     # --- Components: candidates and merging pieces ---
     min_area: int = 6  # ink pixels: smaller components are specks
     max_candidates: int = 96  # components kept (largest first) before merging, to bound the time
@@ -157,6 +164,9 @@ _RANGES = {
     "faint_retry_contrast": _FRACTION,
     "faint_retry_height": _FRACTION,
     "faint_retry_ink": _FRACTION,
+    "tilt_min_length": _FRACTION,
+    "tilt_straightness": _FRACTION,
+    "tilt_range": (0.0, 90.0, False),
     "strong_ink_share": _FRACTION,
     "threshold_cap": (1, 255, True),
     "max_stroke_fraction": _FRACTION,
