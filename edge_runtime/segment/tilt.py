@@ -18,6 +18,9 @@ from edge_runtime.segment.tuning import Tuning
 
 Box = tuple[int, int, int, int]
 
+_FIT_POINTS = 2000
+"""A long line's pixels are thinned to about this many before a line is fitted through them."""
+
 
 def rule_tilt(candidates: tuple[Candidate, ...], labels: np.ndarray, stroke_width: float,
               tuning: Tuning) -> float | None:
@@ -30,13 +33,22 @@ def rule_tilt(candidates: tuple[Candidate, ...], labels: np.ndarray, stroke_widt
     """
     width = labels.shape[1]
     reach = max(2.0, 2.0 * stroke_width)
+    low, high = (math.tan(math.radians(limit)) for limit in tuning.tilt_range)
     angles = []
     for candidate in candidates:
         if candidate.width < tuning.tilt_min_length * width:
             continue
+        # Cheap tests first: a straight line's box is as high as its slope makes it (plus a stroke or
+        # two), and its ink is a thin band along its length, not a sheet or a table.
+        slope = max(0.0, candidate.height - 2 * reach) / candidate.width
+        if not 0.5 * low <= slope <= high + 0.1 or candidate.area > 2 * reach * math.hypot(candidate.width,
+                                                                                          candidate.height):
+            continue
         region = labels[candidate.y:candidate.bottom, candidate.x:candidate.right]
-        rows, columns = np.nonzero(np.isin(region, candidate.labels))
-        points = np.column_stack([columns, rows]).astype(np.float32)
+        members = region == candidate.labels[0] if len(candidate.labels) == 1 else np.isin(region, candidate.labels)
+        rows, columns = np.nonzero(members)
+        step = max(1, len(rows) // _FIT_POINTS)
+        points = np.column_stack([columns[::step], rows[::step]]).astype(np.float32)
         direction_x, direction_y, origin_x, origin_y = cv2.fitLine(points, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
         # Distance of each pixel from the fitted line: a rule lies along it, a scrawl does not.
         distances = np.abs((points[:, 0] - origin_x) * direction_y - (points[:, 1] - origin_y) * direction_x)
