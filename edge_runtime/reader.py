@@ -259,7 +259,8 @@ class DigitReader:
             # letter beside a number ("Rm 45") must not turn into digits that replace it.
             better = read and (self.options.reader == "line" or (
                 min(d.confidence for d in read) > cut_confidence
-                and (not marks or _in_order([d.label for d in cut], [d.label for d in read]))))
+                and (not marks or _in_order([d.label for d in cut], [d.label for d in read]))
+                and _covers(read, cut, turn, image.shape[:2])))
             digits += read if better else cut
         digits = _regrouped(digits, turn)
         return _result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn)
@@ -501,6 +502,29 @@ def _not_a_digit_pieces(dropped) -> list[tuple[tuple[int, int, int, int], float]
     """The boxes the digit model called "not a digit", with its probability (from `_not_a_digit_reason`)."""
     prefix = f"{_NOT_A_DIGIT_REASON} (model, "
     return [(box, float(reason[len(prefix):-2]) / 100) for box, reason in dropped if reason.startswith(prefix)]
+
+
+_KEPT_CUT = 0.5
+"""A cut digit at least this sure must lie under one of the line reading's digits for that reading to
+replace the cuts: the line model can skip a thin first or last digit (a blurred or dim 1) and still be
+sure of the rest."""
+
+
+def _covers(read: list[Digit], cut: list[Digit], turn: int, shape: tuple[int, int]) -> bool:
+    """Whether every cut digit surer than `_KEPT_CUT` overlaps a digit of the line reading along the line."""
+    def span(digit: Digit) -> tuple[int, int]:
+        x, _, width, _ = orientation_module.box_in_upright(digit.box, turn, shape)
+        return x, x + width
+
+    spans = [span(digit) for digit in read]
+    for digit in cut:
+        if digit.confidence < _KEPT_CUT:
+            continue
+        left, right = span(digit)
+        if not any(min(right, other_right) - max(left, other_left) >= 0.3 * (right - left)
+                   for other_left, other_right in spans):
+            return False
+    return True
 
 
 def _on_line(box: tuple[int, int, int, int], line_boxes) -> bool:
