@@ -48,12 +48,12 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 98.1% (151/154), numbers 72.7% (40/55), measuring singles 100% (73/73),
-    # 1 "no digit found" (Meza 108); each floor allows about one image less.
+    # Measured: whole singles 98.1% (151/154), numbers 74.5% (41/55), measuring singles 100% (73/73),
+    # no "no digit found"; each floor allows about one image less.
     assert _rate(counts, "whole single") >= 0.97
-    assert _rate(counts, "whole multi") >= 0.70
+    assert _rate(counts, "whole multi") >= 0.72
     assert _rate(counts, "measuring single") >= 0.98
-    assert no_digit <= 2
+    assert no_digit <= 1
 
 
 MEZA = "images/Charitable-Analytics-International__AI4Good---Meza-OCR-Challenge"
@@ -83,6 +83,21 @@ def _shaded(image: np.ndarray) -> np.ndarray:
 def _washed_out(image: np.ndarray) -> np.ndarray:
     """Contrast cut to 40%, as in a photo of grey pencil or a faded print."""
     return (image.astype(np.float32) * 0.4 + 140).astype(np.uint8)
+
+
+@needs_set
+@pytest.mark.parametrize("change, singles, numbers", [
+    # measured (scripts/robustness.py, bench/robustness.json): 139/154 and 16/55; 149 and 38; 151 and 36
+    ("shaded", 137, 14),
+    ("very-washed-out", 147, 35),
+    ("double-size", 149, 33),
+])
+def test_the_real_photos_in_worse_light_and_at_twice_the_size_keep_a_floor(reader, change, singles, numbers):
+    import robustness
+
+    right, _, _ = robustness.read_changed(reader, realworld.load("whole"), robustness.CHANGES[change])
+    assert right[("whole", "single")] >= singles
+    assert right[("whole", "multi")] >= numbers
 
 
 def _twice(image: np.ndarray) -> np.ndarray:
