@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 
 from edge_runtime import constants
-from edge_runtime.segment import crop as crop_module
+from edge_runtime.segment import boxes, crop as crop_module
+from edge_runtime.segment.components import Candidate
+from edge_runtime.segment.tuning import Tuning
 
 PAD = (0.25, 0.15)
 """Padding of a line's region, as a share of its height: x, y."""
@@ -125,7 +127,9 @@ def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str,
     ink = np.clip(ink / np.float32(strong), 0.0, 1.0)
     cell = cell_ink_floor is not None
     ink[ink < (cell_ink_floor if cell else INK_FLOOR)] = 0.0
-    return _without_rules(ink, CELL_EDGE_SHARE if cell else EDGE_SHARE)
+    cleaned = _without_rules(ink, CELL_EDGE_SHARE if cell else EDGE_SHARE)
+    # A cell's own border is handled by the rules above, with the ink floors its reading was tuned with.
+    return cleaned if cell else _without_boxes(cleaned)
 
 
 def _paper_levels(ink_levels: np.ndarray) -> np.ndarray:
@@ -185,6 +189,29 @@ def _without_rules(ink: np.ndarray, edge_share: float = EDGE_SHARE) -> np.ndarra
         if at_end and piece_height >= BORDER_HEIGHT * height and piece_width <= BORDER_WIDTH * piece_height:
             cleaned[labels == index] = 0.0
     return cleaned
+
+
+def _without_boxes(ink: np.ndarray) -> np.ndarray:
+    """Takes out the lines of a form's boxes that cross the strip (see `segment.boxes`): their sides read as 1s."""
+    binary = (ink > 0).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    candidates = tuple(Candidate(int(x), int(y), int(width), int(height), (index,), int(area))
+                       for index, (x, y, width, height, area) in enumerate(stats[1:].tolist(), 1)
+                       if height >= BORDER_HEIGHT * ink.shape[0])
+    frames = boxes.find_frames(candidates, labels, _TUNING, in_strip=True)
+    if not frames:
+        return ink
+    kept = boxes.erase_frames(binary * 255, frames, labels, _TUNING)
+    # Boxes cut by the strip's ends leave a lone side: straight upright runs as tall as the boxes' sides.
+    side = int(_TUNING.box_line_share * float(np.median([frame.height for frame in frames])))
+    if side >= 3:
+        widened = cv2.dilate((kept > 0).astype(np.uint8), np.ones((1, 3), np.uint8))
+        sides = cv2.morphologyEx(widened, cv2.MORPH_OPEN, np.ones((side, 1), np.uint8))
+        kept[cv2.dilate(sides, np.ones((1, 3), np.uint8)).astype(bool)] = 0
+    return np.where(kept > 0, ink, np.float32(0.0)).astype(np.float32)
+
+
+_TUNING = Tuning()
 
 
 def digit_crop(ink: np.ndarray, x_range: tuple[int, int]) -> np.ndarray:

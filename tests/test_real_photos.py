@@ -149,6 +149,16 @@ def test_groups_and_lines_are_kept_in_the_text_and_jsonl():
     assert [[group["digits"] for group in line] for line in lines] == [["12", "34"], ["56"]]
 
 
+@pytest.mark.parametrize("gap", [0, 10])
+def test_a_form_with_one_digit_per_box_reads_its_digits(reader, gap):
+    image = np.full((420, 640, 3), 232, np.uint8)
+    for index, character in enumerate("40719"):
+        x = 120 + index * (64 + gap)
+        cv2.rectangle(image, (x, 170), (x + 64, 234), (70, 70, 70), 2)  # a comb (gap 0) or boxes apart
+        cv2.putText(image, character, (x + 16, 220), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (30, 30, 30), 4, cv2.LINE_AA)
+    assert realworld.digits_of(reader.read(image).digits) == "40719"  # no box side read as a 1, by cuts or line
+
+
 def test_a_sideways_page_is_read_turned(reader):
     upright = _page("7", cv2.FONT_HERSHEY_SCRIPT_SIMPLEX)
     sideways = cv2.rotate(upright, cv2.ROTATE_90_CLOCKWISE)

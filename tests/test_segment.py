@@ -19,7 +19,7 @@ from edge_runtime.segment import (
     extract_digits,
     segment_image,
 )
-from edge_runtime.segment import pipeline, result, tilt
+from edge_runtime.segment import boxes, pipeline, result, tilt
 from edge_runtime.segment.components import Candidate
 from edge_runtime.segment.filters import Sifted
 
@@ -434,3 +434,40 @@ def test_a_box_in_the_levelled_page_maps_back_around_the_same_ink():
     x, y, width, height = tilt.box_back(box, inverse, image.shape)
     assert x <= 100 and y <= 80 and x + width >= 140 and y + height >= 120
     assert width <= 60 and height <= 60
+
+
+# --- boxes: a form's digit boxes ---------------------------------------------------------------------
+
+
+def form_boxes(text: str, gap: int, thickness: int = 2) -> np.ndarray:
+    """A form on a page: one digit per drawn box, the boxes side by side (gap 0: a comb) or apart."""
+    image = paper()
+    left, top, side = 150, 180, 64
+    for index, character in enumerate(text):
+        x = left + index * (side + gap)
+        cv2.rectangle(image, (x, top), (x + side, top + side), (70, 70, 70), thickness)
+        if character != " ":
+            cv2.putText(image, character, (x + 16, top + 50), FONT, 1.5, INK, 4, cv2.LINE_AA)
+    return image
+
+
+@pytest.mark.parametrize("gap, thickness", [(0, 1), (0, 3), (10, 1), (10, 3)])
+def test_the_boxes_of_a_form_are_no_digits(gap, thickness):
+    segmentation = segment_image(form_boxes("4071", gap, thickness))
+    assert len(segmentation.crops) == 4  # the sides no longer read as 1s, nor a box as a digit
+    assert {result.BOX_SIDE, result.BOX_OUTLINE} & reasons(segmentation)
+
+
+def test_an_empty_form_box_is_no_digit():
+    assert not segment_image(form_boxes("  ", gap=10)).crops
+
+
+def test_a_zero_is_no_drawn_box():
+    labels = np.zeros((80, 80), np.int32)
+    cv2.ellipse(labels, (40, 40), (22, 32), 0, 0, 360, 1, 4)  # a 0, however wide its strokes
+    zero = Candidate(14, 4, 53, 73, (1,), int(np.count_nonzero(labels)))
+    square = np.zeros((80, 80), np.int32)
+    cv2.rectangle(square, (10, 10), (70, 70), 1, 2)
+    box = Candidate(9, 9, 63, 63, (1,), int(np.count_nonzero(square)))
+    assert not boxes.find_frames((zero,), labels, Tuning())
+    assert boxes.find_frames((box,), square, Tuning()) == [box]

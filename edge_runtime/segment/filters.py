@@ -70,7 +70,7 @@ def plausible_digits(
         for candidate in kept:
             if (
                 candidate.height <= tall and candidate.area >= tuning.edge_max_fill * candidate.width * candidate.height
-            ) or not _is_page_edge(candidate, light, ink_mask, tuning, reach):
+            ) or not is_page_edge(candidate, light, ink_mask, tuning, reach):
                 checked.append(candidate)
             else:
                 dropped.append((candidate, result.PAGE_EDGE))
@@ -91,7 +91,7 @@ def _implausible(
         return result.BLOB
     if _is_line(candidate, labels, ink_mask.stroke_width, tuning):
         return result.THIN_LINE
-    if candidate.height > tuning.edge_elongation * candidate.width and _is_page_edge(
+    if candidate.height > tuning.edge_elongation * candidate.width and is_page_edge(
         candidate, light, ink_mask, tuning
     ):
         return result.PAGE_EDGE
@@ -214,7 +214,7 @@ def _on_long_line(candidate: Candidate, light: Light, ink_mask: InkMask, labels:
     return bool(np.any((followed >= candidate.height) & (continued >= tuning.line_continues * followed)))
 
 
-def _is_page_edge(
+def is_page_edge(
     candidate: Candidate, light: Light, ink_mask: InkMask, tuning: Tuning, reach: int | None = None
 ) -> bool:
     """A long thin stroke with paper on one side and something much darker on the other.

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from edge_runtime import constants
-from edge_runtime.segment import result, tilt
+from edge_runtime.segment import boxes, result, tilt
 from edge_runtime.segment.components import Candidate, find_candidates, merge_faint_joins, merge_pieces
 from edge_runtime.segment.crop import digit_image, is_tile, source_box, source_boxes, tile_digits
 from edge_runtime.segment.filters import Sifted, most_prominent, on_the_page, plausible_digits
@@ -169,12 +169,21 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
         angle = tilt.rule_tilt(components.candidates, labels, ink_mask.stroke_width, tuning)
         if angle is not None:
             return _levelled(image, angle, options, zoom, explain)
+    frames = boxes.find_frames(components.candidates, labels, tuning)
+    if frames:
+        # A form's boxes: their lines are erased and the pieces found again, free of them.
+        notes.drop_boxes([frame.box for frame in frames], result.BOX_OUTLINE, "boxes")
+        ink_mask = dataclasses.replace(ink_mask, cleaned=boxes.erase_frames(ink_mask.cleaned, frames, labels, tuning))
+        components = find_candidates(ink_mask.cleaned, tuning)
+        labels = components.labels
     if explain:
         notes.drop_boxes(components.specks(tuning.min_area), result.SPECK, "components")
     notes.drop_boxes(components.overflow, result.TOO_MANY, "components")
     sifted = on_the_page(components.candidates, light, labels, tuning)
     notes.drop(sifted.dropped, "filters")
-    merged = merge_pieces(sifted.kept, ink_mask.stroke_width, tuning)
+    sides = boxes.without_box_sides(sifted.kept, light, labels, ink_mask, tuning)  # before merging takes them in
+    notes.drop(sides.dropped, "boxes")
+    merged = merge_pieces(sides.kept, ink_mask.stroke_width, tuning)
     faint = merge_faint_joins(merged.candidates, labels, light.ink, ink_mask, tuning)
     for merge in merged.merges + faint.merges:
         notes.event(result.MERGED, merge.merged.box, (merge.first.box, merge.second.box), merge.reason)

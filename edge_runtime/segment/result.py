@@ -22,13 +22,15 @@ TOO_SHORT = "too short: a dot or a dash"  # shorter than `Tuning.min_digit_heigh
 TOO_WIDE = "too wide: a line"  # wider than `Tuning.max_aspect` times its height
 BLOB = "blob"  # a solid roundish patch thicker than strokes
 THIN_LINE = "a line"  # finer strokes than the writing, or too little stroke for its width
+BOX_SIDE = "a box's side: a stroke from rule to rule"  # the side of a form's box, between two erased rules
+BOX_OUTLINE = "a box drawn on a form"  # its lines were erased, and what it held is read
 PAGE_EDGE = "page edge"  # paper on one side, something much darker on the other
 LONG_LINE = "part of a long line"  # its axis goes on across the paper: a margin or a tilted rule
 TOO_FAINT = "too faint"  # mean ink barely above the threshold: a smudge, a shadow's edge, grain
 TOO_TALL_FOR_LINE = "too tall for its line: a line"  # a thin stroke far taller than the digits beside it
 TOO_SHORT_FOR_LINE = "too short for its line: a dot or a speck"  # far shorter than the digits beside it
 NOT_PROMINENT = "not among the most prominent"  # beyond `max_digits`, or not the one digit with `single`
-REASONS = (SPECK, TOO_MANY, OFF_THE_PAPER, TOUCHES_FRAME, RULED_LINE, TOO_SHORT, TOO_WIDE, BLOB, THIN_LINE,
+REASONS = (SPECK, TOO_MANY, OFF_THE_PAPER, TOUCHES_FRAME, RULED_LINE, TOO_SHORT, TOO_WIDE, BLOB, THIN_LINE, BOX_SIDE, BOX_OUTLINE,
            PAGE_EDGE, LONG_LINE, TOO_FAINT, TOO_TALL_FOR_LINE, TOO_SHORT_FOR_LINE, NOT_PROMINENT)
 
 # What happened to pieces that were kept (`Event.kind`).

@@ -94,6 +94,10 @@ class Tuning:
     blob_fill: float = 0.75  # of the bounding box: fuller candidates thicker than strokes are blobs, not digits
     blob_max_elongation: float = 2.5  # a solid patch longer than this times its width may be a 1
     min_stroke_per_width: float = 1.7  # stroke length over box width: less is a line
+    box_side_elongation: float = 3.0  # height / width: thinner strokes from one erased rule to another are box sides
+    box_band: float = 0.15  # of a piece's shorter side: the band along each side of its box ...
+    box_side_cover: float = 0.85  # ... that ink covers this much of on all four sides: a drawn box
+    box_line_share: float = 0.85  # of a drawn box's width (height): straight runs this long are its lines
     min_stroke_ratio: float = 0.45  # of the page's stroke width: finer strokes are printed lines
     edge_elongation: float = 4  # height / width: strokes this thin are checked for being a page edge
     edge_side_contrast: float = 0.25  # of the brighter side: a larger difference across a stroke is a page edge
@@ -164,6 +168,9 @@ _RANGES = {
     "faint_retry_contrast": _FRACTION,
     "faint_retry_height": _FRACTION,
     "faint_retry_ink": _FRACTION,
+    "box_band": (0.0, 0.5, False),
+    "box_side_cover": _FRACTION,
+    "box_line_share": _FRACTION,
     "tilt_min_length": _FRACTION,
     "tilt_straightness": _FRACTION,
     "tilt_range": (0.0, 90.0, False),
