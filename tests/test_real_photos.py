@@ -159,6 +159,20 @@ def test_a_form_with_one_digit_per_box_reads_its_digits(reader, gap):
     assert realworld.digits_of(reader.read(image).digits) == "40719"  # no box side read as a 1, by cuts or line
 
 
+def test_a_table_of_numbers_is_read_whole(reader):
+    """27 digits in a 3 x 3 table: a page was cut to its 12 most prominent digits, and a row went missing."""
+    image = np.full((480, 640, 3), 230, np.uint8)
+    for index in range(4):
+        cv2.line(image, (60, 80 + 90 * index), (570, 80 + 90 * index), (60, 60, 60), 2)
+        cv2.line(image, (60 + 170 * index, 80), (60 + 170 * index, 350), (60, 60, 60), 2)
+    rows = [["810", "286", "180"], ["237", "182", "806"], ["868", "581", "409"]]
+    for row, numbers in enumerate(rows):
+        for column, number in enumerate(numbers):
+            cv2.putText(image, number, (80 + 170 * column, 145 + 90 * row), cv2.FONT_HERSHEY_SIMPLEX, 1.6,
+                        (30, 30, 30), 3, cv2.LINE_AA)
+    assert realworld.digits_of(reader.read(image).digits) == "".join("".join(numbers) for numbers in rows)
+
+
 def test_a_sideways_page_is_read_turned(reader):
     upright = _page("7", cv2.FONT_HERSHEY_SCRIPT_SIMPLEX)
     sideways = cv2.rotate(upright, cv2.ROTATE_90_CLOCKWISE)

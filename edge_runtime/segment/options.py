@@ -17,7 +17,8 @@ class PreprocessOptions:
     Attributes:
         single: Return only the most prominent digit (see `extract_digits`).
         polarity: "auto", "dark-on-light" (ink on paper) or "light-on-dark" (chalk on a board).
-        max_digits: At most this many digits are returned, the most prominent ones.
+        max_digits: At most this many digits are returned, the most prominent ones (64: a form or a
+            table holds far more than one number's 12; noise beyond the digits is the model's to reject).
         work_side: Segmentation runs on a copy halved until its longer side is below twice this.
         min_contrast: Ink must differ from the local paper by this fraction of the paper-to-black range.
         tuning: The thresholds and sizes every stage decides with.
@@ -25,7 +26,7 @@ class PreprocessOptions:
 
     single: bool = False
     polarity: str = "auto"
-    max_digits: int = 12
+    max_digits: int = 64
     work_side: int = 320
     min_contrast: float = 0.18
     tuning: Tuning = Tuning()
