@@ -39,22 +39,47 @@ def find_frames(candidates: tuple[Candidate, ...], labels: np.ndarray, tuning: T
         if not in_strip and (candidate.x == 0 or candidate.y == 0 or candidate.right == width
                              or candidate.bottom == height):
             continue
-        pixels = member_mask(candidate, labels)
-        band = max(2, round(tuning.box_band * min(candidate.width, candidate.height)))
-        top, bottom, left, right = (float(side.mean()) for side in (
-            pixels[:band].any(axis=0), pixels[-band:].any(axis=0), pixels[:, :band].any(axis=1),
-            pixels[:, -band:].any(axis=1)))
         cover = tuning.box_side_cover
+        band = max(2, round(tuning.box_band * min(candidate.width, candidate.height)))
+        sides = _Sides(candidate, labels, band)
         if in_strip:
             # Cut by the strip's end, a box leaves a corner: one upright side and one across.
             cut = candidate.x == 0 or candidate.y == 0 or candidate.right == width or candidate.bottom == height
-            upright = max(left, right) if cut else min(left, right)
-            is_box = upright >= cover and max(top, bottom) >= cover
-        else:
-            is_box = min(left, right, top, bottom) >= cover
+            upright = (sides.left() >= cover or sides.right() >= cover) if cut else \
+                (sides.left() >= cover and sides.right() >= cover)
+            is_box = upright and (sides.top() >= cover or sides.bottom() >= cover)
+        else:  # the cheapest test first: most digits fail it at once
+            is_box = all(side() >= cover for side in (sides.top, sides.bottom, sides.left, sides.right))
         if is_box:
             frames.append(candidate)
     return frames
+
+
+class _Sides:
+    """How much of each side of a candidate's box its ink covers, within a band; each side measured
+    only when asked, from the label image (no mask of the whole candidate is built)."""
+
+    def __init__(self, candidate: Candidate, labels: np.ndarray, band: int):
+        self.candidate, self.labels, self.band = candidate, labels, band
+
+    def _region(self, rows: slice, columns: slice) -> np.ndarray:
+        candidate = self.candidate
+        region = self.labels[candidate.y:candidate.bottom, candidate.x:candidate.right][rows, columns]
+        if candidate.members is not None:
+            return candidate.members[rows, columns]
+        return region == candidate.labels[0] if len(candidate.labels) == 1 else np.isin(region, candidate.labels)
+
+    def top(self) -> float:
+        return float(self._region(slice(0, self.band), slice(None)).any(axis=0).mean())
+
+    def bottom(self) -> float:
+        return float(self._region(slice(-self.band, None), slice(None)).any(axis=0).mean())
+
+    def left(self) -> float:
+        return float(self._region(slice(None), slice(0, self.band)).any(axis=1).mean())
+
+    def right(self) -> float:
+        return float(self._region(slice(None), slice(-self.band, None)).any(axis=1).mean())
 
 
 def erase_frames(mask: np.ndarray, frames: list[Candidate], labels: np.ndarray, tuning: Tuning) -> np.ndarray:
