@@ -117,7 +117,8 @@ def without_box_sides(candidates: tuple[Candidate, ...], light: Light, labels: n
                 and not filters.is_page_edge(candidate, light, ink_mask, tuning)):
             dropped.append((candidate, result.BOX_SIDE))
             continue
-        if candidate.width > tuning.box_side_elongation * candidate.height:
+        # A fringe runs along its rule for a digit's width or more; a digit's bar cut off by the rule is short.
+        if candidate.width > tuning.box_side_elongation * candidate.height and candidate.width >= 2 * tuning.min_digit_height:
             if near_rules is None:
                 near_rules = cv2.dilate(ink_mask.erased, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
             pixels = member_mask(candidate, labels)
