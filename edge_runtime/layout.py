@@ -3,8 +3,10 @@
 The rule for a group: within a text line (digits ordered left to right), a new group starts where
 the blank between two neighbouring digits is wider than `GROUP_GAP` times the line's median digit
 height. Handwritten digits of one number sit less than half a digit height apart; the gap between
-the parts of a phone number or a date is about a digit's height or more. Groups are joined with
-one space and lines with " / ", so "12 34 / 56" is two lines, the first of two groups.
+the parts of a phone number or a date is about a digit's height or more. A line spaced out evenly,
+as a form's boxes space their digits (three or more blanks, most of them that wide), is one group
+but where a blank is `SPACED_GAP` times the line's median blank or more. Groups are joined with one
+space and lines with " / ", so "12 34 / 56" is two lines, the first of two groups.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import statistics
 
 GROUP_GAP = 0.9
 """A blank wider than this many median digit heights, inside a line, separates two groups."""
+
+SPACED_GAP = 1.5
+"""In an evenly spaced line, a blank this many times the line's median blank separates two groups."""
 
 GROUP_SEPARATOR = " "
 LINE_SEPARATOR = " / "
@@ -30,13 +35,21 @@ def assign_groups(boxes: list[tuple[int, int, int, int]], lines: list[int]) -> l
     for index, (box, line) in enumerate(zip(boxes, lines)):
         if index == 0 or line != lines[index - 1]:
             group += 1
-            height = statistics.median(other[3] for other, other_line in zip(boxes, lines) if other_line == line)
-        else:
-            previous = boxes[index - 1]
-            if box[0] - (previous[0] + previous[2]) > GROUP_GAP * height:
-                group += 1
+            members = [other for other, other_line in zip(boxes, lines) if other_line == line]
+            threshold = _group_threshold(members)
+        elif box[0] - (boxes[index - 1][0] + boxes[index - 1][2]) > threshold:
+            group += 1
         groups.append(group)
     return groups
+
+
+def _group_threshold(line_boxes: list[tuple[int, int, int, int]]) -> float:
+    """The blank, in pixels, beyond which a new group starts on this line (see the module's rule)."""
+    wide = GROUP_GAP * statistics.median(box[3] for box in line_boxes)
+    blanks = [right[0] - (left[0] + left[2]) for left, right in zip(line_boxes, line_boxes[1:])]
+    if len(blanks) >= 3 and sum(blank > wide for blank in blanks) > len(blanks) / 2:
+        return max(wide, SPACED_GAP * statistics.median(blanks))
+    return wide
 
 
 def join(labels: list[str], lines: list[int], groups: list[int]) -> str:

@@ -22,6 +22,28 @@ def test_close_digits_form_one_group():
     assert layout.assign_groups(boxes, [0, 0, 0]) == [0, 0, 0]
 
 
+def _spaced(blanks: list[int], height: int = 20, width: int = 10) -> list[tuple]:
+    boxes, x = [(0, 0, width, height)], width
+    for blank in blanks:
+        x += blank
+        boxes.append((x, 0, width, height))
+        x += width
+    return boxes
+
+
+def test_digits_spaced_out_evenly_as_in_a_forms_boxes_are_one_group():
+    assert layout.assign_groups(_spaced([30, 34, 28, 31]), [0] * 5) == [0] * 5
+
+
+def test_an_evenly_spaced_line_still_splits_where_a_blank_is_much_wider():
+    assert layout.assign_groups(_spaced([30, 31, 60, 29]), [0] * 5) == [0, 0, 0, 1, 1]
+
+
+def test_a_phone_number_keeps_its_groups():
+    # close digits, wide gaps between the parts: most blanks are narrow, so the plain rule holds
+    assert layout.assign_groups(_spaced([4, 4, 25, 5, 4, 25, 4]), [0] * 8) == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
 def test_a_gap_wider_than_the_rule_starts_a_group():
     # Digits 20 high: a blank of 19 (0.95 heights) splits, a blank of 17 (0.85) does not.
     boxes = [(0, 0, 10, 20), (29, 0, 10, 20), (56, 0, 10, 20)]
