@@ -187,6 +187,8 @@ def _explain(result) -> None:
     name = outputs.display(result.source)
     if result.orientation:
         click.echo(f"{name}: read turned: the page lies {result.orientation} degrees clockwise", err=True)
+    for note in result.notes:
+        click.echo(f"{name}: {note}", err=True)
     for (x, y, width, height), reason in result.dropped:
         click.echo(f"{name}: dropped {width}x{height} at ({x}, {y}): {reason}", err=True)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from edge_runtime import constants, imageio, interpreter, layout, orientation as orientation_module, preprocess
 from edge_runtime.interpreter import DigitClassifier
-from edge_runtime.segment import crop as segment_crop
+from edge_runtime.segment import crop as segment_crop, result as segment_result
 
 READERS = ("auto", "cuts", "line")
 """How numbers are read: see `ReaderOptions.reader`."""
@@ -101,6 +101,8 @@ class ReadResult:
         seconds: Time spent decoding, preprocessing and classifying.
         dropped: Pieces that were found but are not digits, each (box, reason), for `--explain`.
         orientation: Degrees clockwise the page lay; the boxes are in the image as given.
+        notes: What segmentation did to the page as a whole (levelled a page photographed askew, looked
+            again at faint ink), for `--explain`.
         warning: Something the reading did not suffer from but the user should know (an overlay that
             could not be written, pages of a multi-page TIFF not read); printed on stderr, not a row field.
     """
@@ -115,6 +117,7 @@ class ReadResult:
     warning: str = ""
     dropped: tuple[tuple[tuple[int, int, int, int], str], ...] = ()
     orientation: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def confidence(self) -> float:
@@ -216,8 +219,9 @@ class DigitReader:
 
     def _finished(self, image: np.ndarray, result: ReadResult) -> ReadResult:
         """The cuts' reading at its turn, with what segmentation dropped (where needed) and the line passes."""
-        result = self._segmentation_view(image, result)
-        return result if self.line_recognizer is None else self._with_line_models(image, result)
+        viewed = self._segmentation_view(image, result)
+        finished = viewed if self.line_recognizer is None else self._with_line_models(image, viewed)
+        return dataclasses.replace(finished, notes=viewed.notes) if viewed.notes else finished
 
     def _with_line_models(self, image: np.ndarray, result: ReadResult) -> ReadResult:
         """The line model's passes, at the reading's turn: doubtful lines, then a cut-out cell
@@ -372,7 +376,8 @@ class DigitReader:
                                                  if digit not in kept)
                 result = _result(tuple(kept), dropped, result.source, result.image_shape, result.seconds, turn)
         if self.options.explain:
-            result = dataclasses.replace(result, dropped=tuple(pieces) + result.dropped)
+            notes = tuple(event.reason for event in segmentation.events if event.kind in segment_result.PAGE_EVENTS)
+            result = dataclasses.replace(result, dropped=tuple(pieces) + result.dropped, notes=notes)
         return result
 
     def find(self, image: np.ndarray) -> list[preprocess.DigitCrop]:

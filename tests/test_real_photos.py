@@ -198,6 +198,26 @@ def test_explain_says_why_pieces_were_dropped(tmp_path):
     assert "not a digit" in result.output and "no digit found" in result.output
 
 
+def test_explain_says_what_was_done_to_the_whole_page(tmp_path):
+    """A ruled page photographed askew is levelled, and washed-out ink looked at again: --explain says so."""
+    folder = tmp_path / "with space"
+    folder.mkdir()
+    page = np.full((600, 800, 3), 232, np.uint8)
+    for y in range(40, 600, 44):
+        cv2.line(page, (0, y), (799, y), (190, 150, 120), 2)
+    cv2.putText(page, "4071", (250, 302), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (30, 30, 30), 5, cv2.LINE_AA)
+    tilted = cv2.warpAffine(page, cv2.getRotationMatrix2D((400, 300), 8.0, 1.0), (800, 600),
+                            borderMode=cv2.BORDER_REFLECT)
+    cv2.imwrite(str(folder / "askew.png"), tilted)
+    faint = np.full((480, 640, 3), 230, np.uint8)
+    cv2.putText(faint, "7", (250, 330), cv2.FONT_HERSHEY_SIMPLEX, 8, (195, 195, 195), 14, cv2.LINE_AA)
+    cv2.imwrite(str(folder / "faint.png"), faint)
+    result = CliRunner().invoke(cli.main, [str(folder), "--explain", "--min-confidence", "0"])
+    assert result.exit_code == 0, result.output
+    assert "askew.png: the page's rules lean -8.0 degrees: segmented turned level" in result.output
+    assert "faint.png: ink too faint for the usual contrast floor" in result.output
+
+
 def test_reader_choice_is_validated():
     with pytest.raises(ValueError, match="auto, cuts, line"):
         reader_module.ReaderOptions(reader="ocr")

@@ -258,7 +258,14 @@ def _fainter_look(first: Segmentation, image: np.ndarray, options: PreprocessOpt
     again = _segment(image, dataclasses.replace(options, min_contrast=options.tuning.faint_retry_contrast),
                      zoom, explain, level_page)
     kept = all(any(_overlap(crop.box, other.box) >= _SAME_DIGIT for other in again.crops) for crop in first.crops)
-    return again if kept and len(again.crops) > len(first.crops) else first
+    if not (kept and len(again.crops) > len(first.crops)):
+        return first
+    if not explain:
+        return again
+    height, width = image.shape[:2]
+    look = Event(result.FAINTER_LOOK, (0, 0, width, height), (), f"ink too faint for the usual contrast floor "
+                 f"({options.min_contrast:.2f}): looked at again with {options.tuning.faint_retry_contrast:.2f}")
+    return dataclasses.replace(again, events=(look,) + again.events)
 
 
 _SAME_DIGIT = 0.5

@@ -41,7 +41,9 @@ SECOND_LOOK = "second look"  # a line of small digits segmented again at full re
 NO_INK = "no ink"  # nothing on the page passes the threshold above the paper's grain
 TOO_SMALL_IMAGE = "image too small"  # the image is smaller than one digit
 LEVELLED = "levelled"  # the page's rules leaned too far to be removed: segmented turned level
-EVENT_KINDS = (MERGED, SPLIT, KEPT_WHOLE, SECOND_LOOK, NO_INK, TOO_SMALL_IMAGE, LEVELLED)
+FAINTER_LOOK = "fainter look"  # digits under the contrast floor: segmented again with a lower floor
+PAGE_EVENTS = (LEVELLED, FAINTER_LOOK)  # what was done to the whole page, which `--explain` reports
+EVENT_KINDS = (MERGED, SPLIT, KEPT_WHOLE, SECOND_LOOK, NO_INK, TOO_SMALL_IMAGE, LEVELLED, FAINTER_LOOK)
 
 
 @dataclasses.dataclass(frozen=True)
