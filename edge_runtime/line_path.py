@@ -14,6 +14,7 @@ import numpy as np
 from edge_runtime import constants
 from edge_runtime.segment import boxes, crop as crop_module
 from edge_runtime.segment.components import Candidate
+from edge_runtime.segment.mask import straight_runs
 from edge_runtime.segment.tuning import Tuning
 
 PAD = (0.25, 0.15)
@@ -66,6 +67,9 @@ across them: numbers 11 -> 15 of 55; a synthetic set made with another seed (1,2
 LOCAL_PAPER_MIN_HEIGHT = 40
 """Regions lower than this many pixels (a cut-out cell) keep one paper level: light cannot fall off
 across a few pixels, and the cells' ink floors (`CELL_INK_FLOORS`) were chosen with it."""
+
+_TUNING = Tuning()
+"""The segmentation's thresholds, for the form boxes that cross a strip (`segment.boxes`)."""
 
 
 def region(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -170,8 +174,7 @@ def _without_rules(ink: np.ndarray, edge_share: float = EDGE_SHARE) -> np.ndarra
     crossing = int(CROSSING_HEIGHT * height)
     if crossing >= 3:
         # Widened by a pixel each side first, so a line tilted by a degree or two is still one run.
-        widened = cv2.dilate(binary, np.ones((1, 3), np.uint8))
-        runs = cv2.morphologyEx(widened, cv2.MORPH_OPEN, np.ones((crossing, 1), np.uint8))
+        runs = straight_runs(binary, (1, crossing), 3, 1)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
         for index in range(1, count):
             top, run_height = stats[index, cv2.CC_STAT_TOP], stats[index, cv2.CC_STAT_HEIGHT]
@@ -207,13 +210,9 @@ def _without_boxes(ink: np.ndarray) -> np.ndarray:
     # Boxes cut by the strip's ends leave a lone side: straight upright runs as tall as the boxes' sides.
     side = int(_TUNING.box_line_share * float(np.median([frame.height for frame in frames])))
     if side >= 3:
-        widened = cv2.dilate((kept > 0).astype(np.uint8), np.ones((1, 3), np.uint8))
-        sides = cv2.morphologyEx(widened, cv2.MORPH_OPEN, np.ones((side, 1), np.uint8))
+        sides = straight_runs((kept > 0).astype(np.uint8), (1, side), 3, 1)
         kept[cv2.dilate(sides, np.ones((1, 3), np.uint8)).astype(bool)] = 0
     return np.where(kept > 0, ink, np.float32(0.0)).astype(np.float32)
-
-
-_TUNING = Tuning()
 
 
 def digit_crop(ink: np.ndarray, x_range: tuple[int, int]) -> np.ndarray:

@@ -18,7 +18,7 @@ from edge_runtime.segment import filters, result
 from edge_runtime.segment.components import Candidate, member_mask
 from edge_runtime.segment.filters import Sifted
 from edge_runtime.segment.light import Light
-from edge_runtime.segment.mask import InkMask
+from edge_runtime.segment.mask import InkMask, straight_runs
 from edge_runtime.segment.tuning import Tuning
 
 
@@ -90,11 +90,8 @@ def erase_frames(mask: np.ndarray, frames: list[Candidate], labels: np.ndarray, 
         pixels = member_mask(frame, labels).astype(np.uint8)
         across = max(3, int(tuning.box_line_share * frame.width))
         down = max(3, int(tuning.box_line_share * frame.height))
-        # Bridged first, so a line a pixel off straight still makes one run.
-        lines = cv2.morphologyEx(cv2.dilate(pixels, np.ones((3, 1), np.uint8)), cv2.MORPH_OPEN,
-                                 np.ones((1, across), np.uint8))
-        lines |= cv2.morphologyEx(cv2.dilate(pixels, np.ones((1, 3), np.uint8)), cv2.MORPH_OPEN,
-                                  np.ones((down, 1), np.uint8))
+        # Bridged a pixel across first, so a line a pixel off straight still makes one run.
+        lines = straight_runs(pixels, (across, 1), 1, 3) | straight_runs(pixels, (1, down), 3, 1)
         lines = cv2.dilate(lines, np.ones((3, 3), np.uint8)) & pixels
         region = cleaned[frame.y:frame.bottom, frame.x:frame.right]
         region[lines.astype(bool)] = 0

@@ -160,7 +160,7 @@ def _remove_rules(
     if horizontal < width:
         rules = _horizontal_rules(half, horizontal, int(tuning.rule_min_cross * height), along, across)
     if vertical < height:
-        vertical_rules = _straight_runs(half, (1, vertical), across, along)
+        vertical_rules = straight_runs(half, (1, vertical), across, along)
         rules = vertical_rules if rules is None else cv2.bitwise_or(rules, vertical_rules)
     if rules is None or cv2.countNonZero(rules) == 0:
         return mask
@@ -175,7 +175,7 @@ def _horizontal_rules(half: np.ndarray, length: int, cross_length: int, along: i
     A digit's bar is shorter than the digit is tall, so in a crop around one digit an inner run as
     long as the crop is high is no bar; a rule cut off by the crop reaches its edge.
     """
-    runs = _straight_runs(half, (length, 1), along, across)
+    runs = straight_runs(half, (length, 1), along, across)
     if cross_length <= length or not runs.any():
         return runs
     count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
@@ -185,7 +185,7 @@ def _horizontal_rules(half: np.ndarray, length: int, cross_length: int, along: i
     return np.where(keep[labels], np.uint8(255), np.uint8(0))
 
 
-def _straight_runs(mask: np.ndarray, length: tuple[int, int], bridge_x: int, bridge_y: int) -> np.ndarray:
+def straight_runs(mask: np.ndarray, length: tuple[int, int], bridge_x: int, bridge_y: int) -> np.ndarray:
     """Pixels on straight runs at least `length` (width, height) long, after bridging small gaps."""
     bridged = cv2.dilate(mask, np.ones((bridge_y, bridge_x), np.uint8))
     return cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((length[1], length[0]), np.uint8))

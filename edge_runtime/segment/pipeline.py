@@ -90,9 +90,14 @@ def _shrunk(segmentation: Segmentation, factor: int) -> Segmentation:
         x, y, width, height = value
         return (x // factor, y // factor, max(1, -(-width // factor)), max(1, -(-height // factor)))
 
-    crops = tuple(dataclasses.replace(crop, box=box(crop.box)) for crop in segmentation.crops)
-    dropped = tuple(item._replace(box=box(item.box)) for item in segmentation.dropped)
-    events = tuple(dataclasses.replace(event, box=box(event.box), parts=tuple(box(part) for part in event.parts))
+    return _mapped(segmentation, box)
+
+
+def _mapped(segmentation: Segmentation, box_map) -> Segmentation:
+    """The segmentation with every box (crops, dropped pieces, events and their parts) passed through `box_map`."""
+    crops = tuple(dataclasses.replace(crop, box=box_map(crop.box)) for crop in segmentation.crops)
+    dropped = tuple(item._replace(box=box_map(item.box)) for item in segmentation.dropped)
+    events = tuple(dataclasses.replace(event, box=box_map(event.box), parts=tuple(box_map(part) for part in event.parts))
                    for event in segmentation.events)
     return Segmentation(crops, dropped, events, segmentation.polarity)
 
@@ -233,21 +238,14 @@ def _levelled(image: np.ndarray, angle: float, options: PreprocessOptions, zoom:
               explain: bool) -> Segmentation:
     """The page segmented turned level by `angle` degrees, its boxes mapped back to the image as given."""
     levelled, inverse = tilt.level(image, angle)
-    found = _segment(levelled, options, zoom, explain, level_page=False)
-    shape = image.shape[:2]
-
-    def back(box):
-        return tilt.box_back(box, inverse, shape)
-
-    crops = tuple(dataclasses.replace(crop, box=back(crop.box)) for crop in found.crops)
+    height, width = image.shape[:2]
+    found = _mapped(_segment(levelled, options, zoom, explain, level_page=False),
+                    lambda box: tilt.box_back(box, inverse, (height, width)))
     if not explain:
-        return Segmentation(crops, (), (), found.polarity)
-    dropped = tuple(piece._replace(box=back(piece.box)) for piece in found.dropped)
-    events = (Event(result.LEVELLED, (0, 0, shape[1], shape[0]), (), f"the page's rules lean {angle:+.1f} degrees: "
-                    "segmented turned level"),) + tuple(
-        dataclasses.replace(event, box=back(event.box), parts=tuple(back(part) for part in event.parts))
-        for event in found.events)
-    return Segmentation(crops, dropped, events, found.polarity)
+        return found
+    event = Event(result.LEVELLED, (0, 0, width, height), (), f"the page's rules lean {angle:+.1f} degrees: "
+                  "segmented turned level")
+    return dataclasses.replace(found, events=(event,) + found.events)
 
 
 def _fainter_look(first: Segmentation, image: np.ndarray, options: PreprocessOptions, zoom: bool,
