@@ -57,6 +57,26 @@ lines, wherever they stand: a line's region is padded above and below its digits
 cut-out cell a digit seldom touches both the cell's top and bottom edges (a 1 that does is taken
 for a column line)."""
 
+STUB_HEIGHT = 0.35
+"""A straight upright piece at least this share of the region's height ..."""
+
+STUB_EDGE = 0.06
+"""... that starts or ends within this share of the height from the region's top or bottom ..."""
+
+STUB_STRAIGHTNESS = 0.5
+"""... whose rows' centres lie within this many pixels of one straight line ..."""
+
+STUB_LEAN = 0.06
+"""... leaning no more than this (dx / dy) ..."""
+
+STUB_INK = 0.6
+"""... and on average fainter than this share of the region's strong ink is a table's printed column
+line, broken off or faded, not a 1: a printed line runs on past the writing, straight and grey, while
+a 1 written by hand wavers by a pixel or more, ends inside the region, and is as dark as the other
+digits. Meza's logbook cells: a 3 beside a column line read 31; the real photos made harder
+(`scripts/robustness.py`) 1,464 -> 1,469 singles of 1,540, numbers unchanged (286 of 550); both
+synthetic sets and the forms unchanged."""
+
 LOCAL_PAPER = 0.5
 """The paper under a line is measured locally, over squares this share of the region's height (wider
 than any stroke), so a shadow or a light falling off across the line is not ink: a flat paper level
@@ -187,11 +207,34 @@ def _without_rules(ink: np.ndarray, edge_share: float = EDGE_SHARE) -> np.ndarra
     # A cell's side border, broken or tilted, is a thin tall piece at the strip's end, which reads as a 1.
     count, labels, stats, _ = cv2.connectedComponentsWithStats((cleaned > 0).astype(np.uint8), connectivity=8)
     for index in range(1, count):
-        x, _, piece_width, piece_height, _ = stats[index]
+        x, y, piece_width, piece_height, _ = stats[index]
         at_end = x <= edge or x + piece_width >= width - edge
-        if at_end and piece_height >= BORDER_HEIGHT * height and piece_width <= BORDER_WIDTH * piece_height:
+        thin = piece_width <= BORDER_WIDTH * piece_height
+        if thin and piece_height >= BORDER_HEIGHT * height and at_end:
+            cleaned[labels == index] = 0.0
+        elif thin and piece_height >= STUB_HEIGHT * height and _is_column_stub(ink, labels, index, stats[index]):
             cleaned[labels == index] = 0.0
     return cleaned
+
+
+def _is_column_stub(ink: np.ndarray, labels: np.ndarray, index: int, stat: np.ndarray) -> bool:
+    """Whether a thin upright piece is a table's column line broken off at the region's top or bottom."""
+    x, y, piece_width, piece_height = (int(value) for value in stat[:4])
+    height = ink.shape[0]
+    reach = STUB_EDGE * height
+    if y > reach and y + piece_height < height - reach:
+        return False
+    piece = labels[y:y + piece_height, x:x + piece_width] == index
+    if float(ink[y:y + piece_height, x:x + piece_width][piece].mean()) > STUB_INK:
+        return False
+    counts = piece.sum(axis=1)
+    rows = np.flatnonzero(counts)
+    if len(rows) < 3:
+        return False
+    centres = (piece[rows] * np.arange(piece_width)).sum(axis=1) / counts[rows]
+    lean, offset = np.polyfit(rows, centres, 1)
+    wavering = np.abs(centres - (lean * rows + offset)).max()
+    return abs(lean) <= STUB_LEAN and wavering <= STUB_STRAIGHTNESS
 
 
 def _without_boxes(ink: np.ndarray) -> np.ndarray:

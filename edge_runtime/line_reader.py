@@ -316,6 +316,17 @@ class LineRecognizer:
         _, _, output_spec = self._interpreter_for(None)
         return float(output_spec.scale) if output_spec.quantized else 0.0
 
+    def top_confidence(self) -> float:
+        """The highest probability the model can report for a column: an int8 softmax stops one step
+        short of 1 (255/256 for the packaged model); a float model or one that outputs logits reaches 1."""
+        _, _, output_spec = self._interpreter_for(None)
+        if not output_spec.quantized:
+            return 1.0
+        limits = np.iinfo(output_spec.dtype)
+        raw = np.full((1, 1, self.num_classes), limits.min, output_spec.dtype)
+        raw[..., 0] = limits.max
+        return float(self._postprocess(raw, output_spec).max())
+
     def invoke(self, interpreter) -> None:
         interpreter.invoke()
 

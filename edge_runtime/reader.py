@@ -177,6 +177,7 @@ class DigitReader:
         self.classifier = DigitClassifier(self.model_path, num_threads=options.num_threads, **classifier_overrides)
         self._preprocess_options = options.preprocess_options()
         self.line_recognizer = None
+        self._line_ceiling: float | None = None  # the line model's top confidence, read when first needed
         if options.reader != "cuts":
             from edge_runtime import line_reader  # the CTC line model (issue 9)
 
@@ -262,12 +263,23 @@ class DigitReader:
             # With a mark taken in, the line reading must still hold the cut digits, in order: a
             # letter beside a number ("Rm 45") must not turn into digits that replace it.
             better = read and (self.options.reader == "line" or (
-                min(d.confidence for d in read) > cut_confidence
+                self._surer(min(d.confidence for d in read), cut_confidence)
                 and (not marks or _in_order([d.label for d in cut], [d.label for d in read]))
                 and _covers(read, cut, turn, image.shape[:2])))
             digits += read if better else cut
         digits = _regrouped(digits, turn)
         return _result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn)
+
+    def _surer(self, line_confidence: float, cut_confidence: float) -> bool:
+        """Whether the line model's least certain digit is surer than the cuts' least certain one.
+
+        An int8 line model cannot say more than its top output step (255/256 for the packaged one), so a
+        reading there is as sure as it can be and counts as surer than any cut: before, a `963` that
+        the line model read at its top step lost to the cuts' lone `3` at 0.998.
+        """
+        if self._line_ceiling is None:
+            self._line_ceiling = self.line_recognizer.top_confidence()
+        return line_confidence > cut_confidence or line_confidence >= self._line_ceiling - _CEILING_SLACK
 
     @staticmethod
     def _is_cell(image: np.ndarray) -> bool:
@@ -447,6 +459,9 @@ _CELL_BELOW = 96
 """Images whose shorter side is under this many pixels are cut-out cells. The logbook cells of the
 real set are 34 pixels high; scanned at twice the resolution (68), they were no longer cells under the
 former limit of 64, and 8 of their single digits were lost (143 against 151 of 154 real singles)."""
+
+_CEILING_SLACK = 1e-6
+"""Float slack when comparing a confidence with the line model's top output step."""
 
 _STRIP_FALLBACK = 0.5
 """A cell read whole must be at least this sure of each digit (and surer than the cuts' least sure digit)."""

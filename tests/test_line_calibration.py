@@ -6,6 +6,7 @@ import dataclasses
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_runtime import line_reader
 
@@ -31,3 +32,17 @@ def test_the_output_step_of_the_int8_line_model_is_its_quantization_scale():
     recognizer = line_reader.LineRecognizer()
     _, _, output_spec = recognizer._interpreter_for(None)
     assert output_spec.quantized and recognizer.output_step() == output_spec.scale > 0
+
+
+def test_the_int8_line_models_top_confidence_is_one_step_short_of_one():
+    recognizer = line_reader.LineRecognizer()
+    assert recognizer.top_confidence() == pytest.approx(1.0 - recognizer.output_step())
+
+
+def test_a_line_reading_at_the_line_models_top_confidence_is_surer_than_any_cut():
+    from edge_runtime import reader as reader_module
+
+    reader = reader_module.DigitReader()
+    top = reader.line_recognizer.top_confidence()
+    assert reader._surer(top, 0.999)  # the line model cannot say more than its top step
+    assert not reader._surer(0.9, 0.95) and reader._surer(0.96, 0.95)

@@ -36,6 +36,18 @@ def test_a_one_that_stops_short_of_the_cells_edges_is_kept():
     assert ink[:, 27:33].any()
 
 
+def test_a_grey_column_line_broken_off_at_the_cells_top_is_taken_out_but_a_dark_one_beside_it_is_kept():
+    image = np.full((34, 56), 200, np.uint8)
+    cv2.ellipse(image, (18, 11), (6, 6), 0, 180, 450, 60, 2)  # a 3's upper arc ...
+    cv2.ellipse(image, (18, 23), (7, 7), 0, 270, 520, 60, 2)  # ... and its lower one
+    cv2.line(image, (44, 0), (44, 20), 140, 2)  # a printed column line, grey, broken off 20 px down
+    cv2.line(image, (32, 2), (32, 26), 60, 2)  # a 1 as dark as the 3, ruler straight
+    box = (0, 0, 56, 34)
+    ink = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT, cell_ink_floor=0.2)
+    assert not ink[:, 42:47].any()
+    assert ink[:, 30:35].any() and ink[:, 10:27].any()
+
+
 def test_a_cells_ink_floor_decides_what_is_paper():
     image = np.full((40, 60), 220, np.uint8)
     cv2.line(image, (20, 8), (20, 32), 40, 2)  # a dark stroke

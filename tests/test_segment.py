@@ -123,6 +123,19 @@ def test_a_one_pixel_pen_digit_is_no_line_but_a_rule_piece_is():
     assert filters._is_line(rule, found.labels, 2.0, Tuning())
 
 
+def test_a_broken_margin_lines_piece_is_part_of_a_long_line_though_the_rest_was_erased():
+    image = paper()
+    for y in range(40, 480, 40):
+        cv2.line(image, (0, y), (639, y), (200, 160, 120), 1)  # blue rules
+    for top, bottom in ((0, 180), (210, 262), (292, 479)):  # a red margin, broken twice
+        cv2.line(image, (100, top), (100, bottom), (80, 80, 200), 2)
+    write(image, "5", (300, 300), scale=3, thickness=8)
+    found = segment_image(cv2.GaussianBlur(image, (3, 3), 0))
+    assert [crop.box[0] for crop in found.crops] == [pytest.approx(304, abs=4)]  # the 5 alone, no 1 beside it
+    pieces = [piece for piece in found.dropped if piece.reason == result.LONG_LINE]
+    assert [piece.box[1] for piece in pieces] == [pytest.approx(210, abs=4)]
+
+
 def test_black_ink_on_dim_grey_paper_is_pen_on_paper_and_chalk_on_a_board_is_not():
     dim_paper = paper(120, 200, level=75)
     cv2.putText(dim_paper, "150", (20, 90), FONT, 2.5, (10, 10, 10), 6, cv2.LINE_AA)

@@ -205,7 +205,10 @@ def _on_long_line(candidate: Candidate, light: Light, ink_mask: InkMask, labels:
     valid = outside & (columns >= side) & (columns < width - side)
     columns = np.clip(columns, side, width - side - 1)
     valid &= light.background[rows, columns] >= light.surface_floor  # on the paper
-    inked = ink_mask.cleaned
+    # Followed in the ink before rules were erased: a margin erased as a rule for most of its length
+    # leaves pieces where it fades or crosses the ruling, and only the raw ink shows where it goes on.
+    # A horizontal rule crossing a 1's axis has ink beside the axis too, so it does not count.
+    inked = ink_mask.raw
     # A line is thin: ink on the axis (give or take a pixel) with paper beside it, unlike texture.
     on_axis = inked[rows, columns - 1] | inked[rows, columns] | inked[rows, columns + 1]
     beside = inked[rows, columns - side] | inked[rows, columns + side]
