@@ -6,7 +6,8 @@ height. Handwritten digits of one number sit less than half a digit height apart
 the parts of a phone number or a date is about a digit's height or more. A line spaced out evenly,
 as a form's boxes space their digits (three or more blanks, most of them that wide), is one group
 but where a blank is `SPACED_GAP` times the line's median blank or more. Groups are joined with one
-space and lines with " / ", so "12 34 / 56" is two lines, the first of two groups.
+space and lines with " / ", so "12 34 / 56" is two lines, the first of two groups. A separator
+between two digits (a date's slash, `edge_runtime.separators`) ends a group whatever the blank.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ GROUP_SEPARATOR = " "
 LINE_SEPARATOR = " / "
 
 
-def assign_groups(boxes: list[tuple[int, int, int, int]], lines: list[int]) -> list[int]:
+def assign_groups(boxes: list[tuple[int, int, int, int]], lines: list[int],
+                  separators: list[tuple[int, int, int, int]] = ()) -> list[int]:
     """Group index (0-based, counted through the whole image) for each digit in reading order.
 
     Args:
         boxes: x, y, width, height of each digit, in reading order (lines top to bottom, each left to right).
         lines: The text line of each digit.
+        separators: Boxes of separators found between digits (a date's slashes): a group ends at each.
     """
     groups: list[int] = []
     group = -1
@@ -37,10 +40,19 @@ def assign_groups(boxes: list[tuple[int, int, int, int]], lines: list[int]) -> l
             group += 1
             members = [other for other, other_line in zip(boxes, lines) if other_line == line]
             threshold = _group_threshold(members)
-        elif box[0] - (boxes[index - 1][0] + boxes[index - 1][2]) > threshold:
+        elif box[0] - (boxes[index - 1][0] + boxes[index - 1][2]) > threshold or any(
+                _between(separator, boxes[index - 1], box) for separator in separators):
             group += 1
         groups.append(group)
     return groups
+
+
+def _between(separator: tuple[int, int, int, int], left: tuple[int, int, int, int],
+             right: tuple[int, int, int, int]) -> bool:
+    """Whether a separator stands between two neighbouring digits of a line."""
+    centre = separator[0] + separator[2] / 2
+    overlap = min(separator[1] + separator[3], right[1] + right[3]) - max(separator[1], right[1])
+    return left[0] + left[2] / 2 < centre < right[0] + right[2] / 2 and overlap >= 0.5 * min(separator[3], right[3])
 
 
 def _group_threshold(line_boxes: list[tuple[int, int, int, int]]) -> float:

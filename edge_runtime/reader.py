@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from edge_runtime import constants, imageio, interpreter, layout, orientation as orientation_module, preprocess
+from edge_runtime import constants, imageio, interpreter, layout, orientation as orientation_module, preprocess, separators
 from edge_runtime.interpreter import DigitClassifier
 from edge_runtime.segment import crop as segment_crop, result as segment_result
 
@@ -267,7 +267,7 @@ class DigitReader:
                 and (not marks or _in_order([d.label for d in cut], [d.label for d in read]))
                 and _covers(read, cut, turn, image.shape[:2])))
             digits += read if better else cut
-        digits = _regrouped(digits, turn)
+        digits = _regrouped(digits, turn, result.dropped)
         return _result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn)
 
     def _surer(self, line_confidence: float, cut_confidence: float) -> bool:
@@ -310,7 +310,7 @@ class DigitReader:
         floor = max([_STRIP_FALLBACK] + ([min(digit.confidence for digit in result.items)] if result.items else []))
         if not digits or min(digit.confidence for digit in digits) <= floor:
             return result
-        return _result(tuple(_regrouped(digits, turn)), result.dropped, result.source, result.image_shape,
+        return _result(tuple(_regrouped(digits, turn, result.dropped)), result.dropped, result.source, result.image_shape,
                        result.seconds, turn)
 
     def _line_digits(self, upright: np.ndarray, boxes, line: int, turn: int, original_shape,
@@ -431,7 +431,7 @@ class DigitReader:
     def _digits(self, crops, rows, keep_details: bool, turn: int, shape: tuple[int, int]):
         """The digits among the crops, and the pieces the model judged not to be digits."""
         labels, threshold = self.classifier.description.labels, self.options.min_confidence
-        kept, dropped = [], []
+        kept, kept_crops, dropped = [], [], []
         for crop, row in zip(crops, rows if rows is not None else ()):
             best = int(row.argmax())
             box = orientation_module.box_in_original(tuple(int(v) for v in crop.box), turn, shape)
@@ -442,7 +442,13 @@ class DigitReader:
             confidence = float(row[best])
             kept.append(Digit(labels[best], confidence, box, row if keep_details else None,
                               crop.image if keep_details else None, crop.line, confidence >= threshold))
-        return tuple(_with_groups(kept, turn)), tuple((box, reason) for box, reason, _ in dropped)
+            kept_crops.append(crop)
+        slashes = set(separators.slashes([crop.box for crop in kept_crops], [crop.image for crop in kept_crops],
+                                         [digit.label for digit in kept], [crop.line for crop in kept_crops]))
+        marks = [(digit.box, separators.REASON) for index, digit in enumerate(kept) if index in slashes]
+        kept = [digit for index, digit in enumerate(kept) if index not in slashes]
+        dropped = [(box, reason) for box, reason, _ in dropped] + marks
+        return tuple(_with_groups(kept, turn, separators.breaks(marks))), tuple(dropped)
 
 
 _TURN_MARGIN = 0.3
@@ -485,15 +491,19 @@ def _slanted(boxes) -> bool:
     return bottom - top > _SLANT * float(np.median([box[3] for box in boxes]))
 
 
-def _regrouped(digits: list[Digit], turn: int) -> list[Digit]:
-    """Digits from the cuts and the line model together: back in reading order, then grouped."""
-    return _with_groups(sorted(digits, key=lambda digit: (digit.line, digit.box[0] if turn == 0 else 0)), turn)
+def _regrouped(digits: list[Digit], turn: int, dropped=()) -> list[Digit]:
+    """Digits from the cuts and the line model together: back in reading order, then grouped (the
+    separators among the `dropped` pieces end groups). A line-model digit on a separator is dropped:
+    the line model reads a slash as a 1 as the digit model does."""
+    marks = separators.breaks(dropped) if turn == 0 else []  # a turned page's line is one group anyway
+    digits = [digit for digit in digits if not separators.on_separator(digit.box, marks)] if marks else digits
+    return _with_groups(sorted(digits, key=lambda digit: (digit.line, digit.box[0] if turn == 0 else 0)), turn, marks)
 
 
-def _with_groups(digits: list[Digit], turn: int) -> list[Digit]:
+def _with_groups(digits: list[Digit], turn: int, marks=()) -> list[Digit]:
     """Each digit with its group (see `edge_runtime.layout`); on a turned page, a line is one group."""
-    groups = layout.assign_groups([digit.box for digit in digits], [digit.line for digit in digits]) if turn == 0 \
-        else [digit.line for digit in digits]
+    groups = layout.assign_groups([digit.box for digit in digits], [digit.line for digit in digits], marks) \
+        if turn == 0 else [digit.line for digit in digits]
     return [dataclasses.replace(digit, group=group) for digit, group in zip(digits, groups)]
 
 
