@@ -23,7 +23,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_IMAGE_PIXELS = 50_000_000
 """Images with more pixels than this are refused before decoding (a 50 MP photo)."""
 
-WORK_MAX_SIDE = 1024
+WORK_MAX_SIDE = 2048
 """Larger images are downscaled so that their longer side is at most this before segmentation."""
 
 METADATA_NAME = "digitkit"

@@ -126,10 +126,10 @@ def test_decode_bytes_are_capped_before_decoding():
 def test_large_non_jpeg_images_are_reduced_while_decoding():
     import cv2
 
-    page = np.full((2400, 3000), 255, np.uint8)
-    cv2.putText(page, "7", (1000, 1800), cv2.FONT_HERSHEY_SIMPLEX, 40, 0, 120)
+    page = np.full((4800, 6000), 255, np.uint8)  # over twice WORK_MAX_SIDE (2048): halved
+    cv2.putText(page, "7", (2000, 3600), cv2.FONT_HERSHEY_SIMPLEX, 80, 0, 240)
     image = imageio.decode_image(cv2.imencode(".png", page)[1].tobytes(), "big.png")
-    assert image.shape == (1200, 1500)
+    assert image.shape == (2400, 3000)
     assert reader.DigitReader().read(image).items  # still a digit to read after the reduction
 
 

@@ -212,6 +212,10 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
         for whole in restored:
             notes.event(result.KEPT_WHOLE, whole.box, (), "no part of the cut was a plausible digit")
         notes.drop(((part, reason) for part, reason in parts.dropped if not _inside_any(part, restored)), "split")
+    small = _small_pieces(plausible.dropped, light, tuning) if zoom else []
+    if not candidates and small and not faint:
+        # Digits too small for the working copy (zoomed into below); a faint page is looked at again first.
+        candidates = _small_lines(small, tuning)
     if not candidates:
         nothing = Segmentation((), tuple(notes.dropped), tuple(notes.events), light.polarity)
         return _fainter_look(nothing, image, options, zoom, explain, level_page) if faint else nothing
@@ -219,7 +223,7 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
     notes.drop(prominent.dropped, "filters")
     crops = []
     for line_index, line in enumerate(reading_order(prominent.kept)):
-        zoomed = _zoom_in(line, image, light, options, explain) if zoom else None
+        zoomed = _zoom_in(_with_small_pieces(line, small, tuning), image, light, options, explain) if zoom else None
         if zoomed is not None:
             crops += [dataclasses.replace(crop, line=line_index) for crop in zoomed.crops]
             notes.dropped += zoomed.dropped
@@ -297,6 +301,57 @@ def _inside_any(part: Candidate, wholes: list[Candidate]) -> bool:
     """Whether the part's centre lies in one of the wholes (a part of a cut that was undone)."""
     centre_x, centre_y = part.x + part.width // 2, part.y + part.height // 2
     return any(whole.x <= centre_x < whole.right and whole.y <= centre_y < whole.bottom for whole in wholes)
+
+
+def _small_pieces(dropped, light: Light, tuning) -> list[Candidate]:
+    """Pieces dropped as too short on a reduced working copy that may be digits too small for it.
+
+    A 12-megapixel phone photo is worked on at an eighth of its size, where a digit 50 pixels high
+    is 6 pixels high: too short to be told from a dot. Such pieces are looked at again, at full
+    resolution, where they continue a line of small digits or make one (see `_small_lines`).
+    """
+    if light.scale == 1:
+        return []
+    return [candidate for candidate, reason in dropped
+            if reason == result.TOO_SHORT and candidate.height >= tuning.zoom_min_piece]
+
+
+def _small_lines(small: list[Candidate], tuning) -> list[Candidate]:
+    """The pieces of the lines of small pieces that could be numbers: a line with at least
+    `zoom_min_pieces` pieces of like height. At most `zoom_max_lines` lines (the inkiest) are kept."""
+    lines = []
+    for line in reading_order(small):
+        heights = sorted(candidate.height for candidate in line)
+        typical = heights[len(heights) // 2]
+        alike = [candidate for candidate in line if candidate.height >= 0.6 * typical]
+        if len(alike) >= tuning.zoom_min_pieces:
+            lines.append(alike)
+    lines.sort(key=lambda line: -sum(candidate.area for candidate in line))
+    return [candidate for line in lines[: tuning.zoom_max_lines] for candidate in line]
+
+
+def _with_small_pieces(line: list[Candidate], small: list[Candidate], tuning) -> list[Candidate]:
+    """A line of small digits with the too-short pieces that continue it: on its rows, each within
+    `zoom_reach` digit heights of the line's pieces."""
+    if not small:
+        return line
+    heights = sorted(candidate.height for candidate in line)
+    typical = heights[len(heights) // 2]
+    if typical >= tuning.zoom_below_height:
+        return line
+    top, bottom = min(candidate.y for candidate in line), max(candidate.bottom for candidate in line)
+    rows = [piece for piece in small
+            if min(bottom, piece.bottom) - max(top, piece.y) >= 0.5 * piece.height and piece not in line]
+    extended, reach = list(line), tuning.zoom_reach * typical
+    added = True
+    while added:
+        added = False
+        for piece in rows:
+            if piece not in extended and any(
+                    max(piece.x - other.right, other.x - piece.right) <= reach for other in extended):
+                extended.append(piece)
+                added = True
+    return extended
 
 
 def _zoom_in(

@@ -131,6 +131,10 @@ class Tuning:
     # --- Order: a second look at lines of small digits ---
     zoom_below_height: int = 20  # lines of shorter digits are segmented again at full resolution
     zoom_pad: tuple[float, float] = (1.0, 0.6)  # of the digit height, around the line's digits: x, y
+    zoom_min_piece: int = 3  # working pixels: on a reduced copy, pieces too short for digits but this tall ...
+    zoom_reach: float = 2.0  # ... within this many digit heights of a line of small digits join its second look;
+    zoom_min_pieces: int = 3  # ... where no digit was found, lines of this many such pieces get one,
+    zoom_max_lines: int = 4  # ... the inkiest this many lines
 
     # --- Crop: cutting out each digit ---
     crop_from_source_height: int = 24  # digits shorter than this at working resolution are cut from the input
