@@ -72,3 +72,4 @@ def test_dates_written_with_mnist_digits_read_without_their_slashes(mnist):
 def test_dashes_and_dots_are_no_digits(mnist, kind, floor):
     reader = reader_module.DigitReader()
     assert dates.read_numbers(reader, mnist.test_images, mnist.test_labels, kind, np.random.default_rng(1), 20) >= floor
+
