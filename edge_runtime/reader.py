@@ -443,12 +443,14 @@ class DigitReader:
             kept.append(Digit(labels[best], confidence, box, row if keep_details else None,
                               crop.image if keep_details else None, crop.line, confidence >= threshold))
             kept_crops.append(crop)
-        slashes = set(separators.slashes([crop.box for crop in kept_crops], [crop.image for crop in kept_crops],
-                                         [digit.label for digit in kept], [crop.line for crop in kept_crops]))
-        marks = [(digit.box, separators.REASON) for index, digit in enumerate(kept) if index in slashes]
-        kept = [digit for index, digit in enumerate(kept) if index not in slashes]
-        dropped = [(box, reason) for box, reason, _ in dropped] + marks
-        return tuple(_with_groups(kept, turn, separators.breaks(marks))), tuple(dropped)
+        dropped = [(box, reason) for box, reason, _ in dropped]
+        marks = []
+        if len(kept) >= 3:  # a slash stands between two digits
+            slashes = set(separators.slashes([crop.box for crop in kept_crops], [crop.image for crop in kept_crops],
+                                             [digit.label for digit in kept], [crop.line for crop in kept_crops]))
+            marks = [(digit.box, separators.REASON) for index, digit in enumerate(kept) if index in slashes]
+            kept = [digit for index, digit in enumerate(kept) if index not in slashes]
+        return tuple(_with_groups(kept, turn, separators.breaks(marks))), tuple(dropped + marks)
 
 
 _TURN_MARGIN = 0.3
