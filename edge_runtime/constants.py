@@ -24,7 +24,9 @@ MAX_IMAGE_PIXELS = 50_000_000
 """Images with more pixels than this are refused before decoding (a 50 MP photo)."""
 
 WORK_MAX_SIDE = 2048
-"""Larger images are downscaled so that their longer side is at most this before segmentation."""
+"""Large files are decoded at 1/2, 1/4 or 1/8 of their size while their longer side stays at least about
+this: a 4032-pixel phone photo at 2016 pixels. At a quarter (1008), handwriting under 50 px high had too
+few pixels left for segmentation's second look at small digits (`scripts/large_photos.py`)."""
 
 METADATA_NAME = "digitkit"
 """Name of the TFLite metadata entry that holds digitkit's JSON description of a model."""
