@@ -48,10 +48,10 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 98.1% (151/154), numbers 74.5% (41/55), measuring singles 100% (73/73),
+    # Measured: whole singles 98.7% (152/154), numbers 76.4% (42/55), measuring singles 100% (73/73),
     # no "no digit found"; each floor allows about one image less.
-    assert _rate(counts, "whole single") >= 0.97
-    assert _rate(counts, "whole multi") >= 0.72
+    assert _rate(counts, "whole single") >= 0.975
+    assert _rate(counts, "whole multi") >= 0.745
     assert _rate(counts, "measuring single") >= 0.98
     assert no_digit <= 1
 
@@ -65,6 +65,8 @@ PAVITRA = "images/pavitrakumar78__Python-Custom-Digit-Recognition"
     (f"{MEZA}/2200_0.jpg", "2200"),  # touching, joined zeros in a logbook cell: read whole by the line model
     (f"{MEZA}/10400_0.jpg", "10400"),
     (f"{MEZA}/9_4.jpg", "9"),  # the column line beside the 9 is no 1
+    (f"{MEZA}/3_1.jpg", "3"),  # nor is a grey column line broken off at the cell's top, beside a 3
+    (f"{MEZA}/51_0.jpg", "51"),  # both models read 51: the whole-cell reading, which drops the 1, does not overrule
     (f"{MEZA}/2_3.jpg", "2"),  # a cut-out cell is read upright: turned, its 2 read as a 6
     (f"{PAVITRA}/5_1.jpg", "5"),  # the bar of a thin-pen 5 in a tight crop is no ruled line
     (f"{PAVITRA}/4_2.jpg", "4"),
@@ -87,7 +89,7 @@ def _washed_out(image: np.ndarray) -> np.ndarray:
 
 @needs_set
 @pytest.mark.parametrize("change, singles, numbers", [
-    # measured (scripts/robustness.py, bench/robustness.json): 139/154 and 16/55; 149 and 38; 151 and 36
+    # measured (scripts/robustness.py, bench/robustness.json): 139/154 and 16/55; 149 and 37; 151 and 35
     ("shaded", 137, 14),
     ("very-washed-out", 147, 35),
     ("double-size", 149, 33),
