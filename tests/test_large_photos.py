@@ -12,22 +12,11 @@ from edge_runtime import constants, imageio, reader as reader_module
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import dates  # noqa: E402
+import large_photos  # noqa: E402
 
 
 def big_page(mnist, digits: str, tile: int, rng: np.random.Generator, side: int = 4032) -> np.ndarray:
-    """A side x 3/4 side page holding one line of MNIST test digits in tiles `tile` pixels high."""
-    saved = dates.HEIGHT
-    dates.HEIGHT = tile
-    try:
-        small = dates.number_page(mnist.test_images, mnist.test_labels, [digits], "-", rng)
-    finally:
-        dates.HEIGHT = saved
-    page = np.full((side * 3 // 4, side, 3), int(small[5, 5, 0]), np.uint8)
-    page = np.clip(page + rng.normal(0, 3, page.shape), 0, 255).astype(np.uint8)
-    top, left = int(rng.integers(0, side * 3 // 4 - 480)), int(rng.integers(0, side - 640))
-    page[top:top + 480, left:left + 640] = small
-    return page
+    return large_photos.large_page(mnist.test_images, mnist.test_labels, digits, tile, side, rng)
 
 
 def test_small_digits_on_a_large_page_are_looked_at_again_at_full_resolution(mnist):
