@@ -213,7 +213,8 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
             notes.event(result.KEPT_WHOLE, whole.box, (), "no part of the cut was a plausible digit")
         notes.drop(((part, reason) for part, reason in parts.dropped if not _inside_any(part, restored)), "split")
     small = _small_pieces(plausible.dropped, light, tuning) if zoom else []
-    if not candidates and small and not faint:
+    only_small = not candidates and bool(small) and not faint
+    if only_small:
         # Digits too small for the working copy (zoomed into below); a faint page is looked at again first.
         candidates = _small_lines(small, tuning)
     if not candidates:
@@ -228,6 +229,8 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
             crops += [dataclasses.replace(crop, line=line_index) for crop in zoomed.crops]
             notes.dropped += zoomed.dropped
             notes.events += zoomed.events
+        elif only_small:
+            continue  # pieces too short for digits that the second look did not find digits in either
         else:
             crops += [
                 DigitCrop(notes.box(candidate.box), digit_image(candidate, image, light, ink_mask, labels, tuning),
