@@ -400,7 +400,9 @@ class DigitReader:
                                                  if digit not in kept)
                 result = _result(tuple(kept), dropped, result.source, result.image_shape, result.seconds, turn)
         if self.options.explain:
-            notes = tuple(event.reason for event in segmentation.events if event.kind in segment_result.PAGE_EVENTS)
+            # A second look is taken per line of small digits: one note says so for the page.
+            notes = tuple(dict.fromkeys(event.reason for event in segmentation.events
+                                        if event.kind in segment_result.PAGE_EVENTS))
             result = dataclasses.replace(result, dropped=tuple(pieces) + result.dropped, notes=notes)
         return result
 

@@ -38,6 +38,12 @@ def test_a_phone_photo_file_is_decoded_large_enough_for_its_small_digits(mnist, 
     assert image.shape[1] == 4032 // 2  # decoded at half size, not a quarter
     assert max(image.shape) >= constants.WORK_MAX_SIDE * 0.95
     assert reader_module.DigitReader().read(path).digits == number
+    from click.testing import CliRunner
+    from edge_runtime import cli
+
+    result = CliRunner().invoke(cli.main, [str(path), "--explain"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("page photo.jpg: small digits: segmented again at full resolution") == 1
 
 
 def grainy_page(rng: np.random.Generator) -> np.ndarray:

@@ -42,7 +42,7 @@ NO_INK = "no ink"  # nothing on the page passes the threshold above the paper's 
 TOO_SMALL_IMAGE = "image too small"  # the image is smaller than one digit
 LEVELLED = "levelled"  # the page's rules leaned too far to be removed: segmented turned level
 FAINTER_LOOK = "fainter look"  # digits under the contrast floor: segmented again with a lower floor
-PAGE_EVENTS = (LEVELLED, FAINTER_LOOK)  # what was done to the whole page, which `--explain` reports
+PAGE_EVENTS = (LEVELLED, FAINTER_LOOK, SECOND_LOOK)  # what `--explain` reports for the whole page (once each)
 EVENT_KINDS = (MERGED, SPLIT, KEPT_WHOLE, SECOND_LOOK, NO_INK, TOO_SMALL_IMAGE, LEVELLED, FAINTER_LOOK)
 
 
