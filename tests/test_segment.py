@@ -484,3 +484,17 @@ def test_a_zero_is_no_drawn_box():
     box = Candidate(9, 9, 63, 63, (1,), int(np.count_nonzero(square)))
     assert not boxes.find_frames((zero,), labels, Tuning())
     assert boxes.find_frames((box,), square, Tuning()) == [box]
+
+
+@pytest.mark.parametrize("index", [7451, 4302])  # MNIST test 5s twice and 1.7 times as wide as tall
+def test_a_squat_mnist_five_is_no_line_but_left_to_the_model(mnist, index):
+    from edge_runtime import reader
+
+    assert mnist.test_labels[index] == 5
+    tile = cv2.resize(mnist.test_images[index], (64, 64)).astype(np.float32) / 255
+    page = np.full((480, 640), 230, np.float32)
+    page[200:264, 288:352] = page[200:264, 288:352] * (1 - tile) + 30 * tile
+    page = cv2.cvtColor(cv2.GaussianBlur(page.astype(np.uint8), (3, 3), 0.8), cv2.COLOR_GRAY2BGR)
+    # Under the former `min_stroke_per_width` (1.7) each was dropped as "a line" and the page read nothing.
+    assert len(segment_image(page).crops) == 1
+    assert reader.DigitReader().read(page).digits == "5"
