@@ -89,7 +89,7 @@ def _washed_out(image: np.ndarray) -> np.ndarray:
 
 @needs_set
 @pytest.mark.parametrize("change, singles, numbers", [
-    # measured (scripts/robustness.py, bench/robustness.json): 139/154 and 16/55; 149 and 37; 151 and 35
+    # measured (scripts/robustness.py, bench/robustness.json): 139/154 and 16/55; 149 and 36; 150 and 35
     ("shaded", 137, 14),
     ("very-washed-out", 147, 35),
     ("double-size", 149, 33),
@@ -290,12 +290,12 @@ def test_a_line_running_at_a_slant_is_no_strip_for_the_line_model():
 
 
 def test_forms_with_a_digit_per_box_keep_a_floor(reader, mnist):
-    """MNIST test digits written into combs and boxes apart (scripts/forms.py): 27 of these 30 forms
-    were read exactly when measured (276 of 300 at 50 a layout); the start of the fourth session read
-    67 of those 300."""
+    """MNIST test digits written into combs and boxes apart (scripts/forms.py): 29 of these 30 forms
+    were read exactly when measured in the fifth session (284 of 300 at 50 a layout; 27 and 276 in the
+    fourth); the start of the fourth session read 67 of those 300."""
     import forms
 
     rng = np.random.default_rng(0)
     right = sum(forms.read_forms(reader, mnist.test_images, mnist.test_labels, rng, gap, thickness, 5)
                 for gap, thickness in forms.LAYOUTS)
-    assert right >= 25
+    assert right >= 27
