@@ -102,7 +102,7 @@ class ReadResult:
         dropped: Pieces that were found but are not digits, each (box, reason), for `--explain`.
         orientation: Degrees clockwise the page lay; the boxes are in the image as given.
         notes: What segmentation did to the page as a whole (levelled a page photographed askew, looked
-            again at faint ink), for `--explain`.
+            again at faint ink or at small digits), for `--explain`.
         warning: Something the reading did not suffer from but the user should know (an overlay that
             could not be written, pages of a multi-page TIFF not read); printed on stderr, not a row field.
     """
@@ -458,13 +458,14 @@ class DigitReader:
                               crop.image if keep_details else None, crop.line, confidence >= threshold))
             kept_crops.append(crop)
         dropped = [(box, reason) for box, reason, _ in dropped]
-        marks = []
+        slashes = set()
         if len(kept) >= 3:  # a slash stands between two digits
             slashes = set(separators.slashes([crop.box for crop in kept_crops], [crop.image for crop in kept_crops],
                                              [digit.label for digit in kept], [crop.line for crop in kept_crops]))
-            marks = [(digit.box, separators.REASON) for index, digit in enumerate(kept) if index in slashes]
-            kept = [digit for index, digit in enumerate(kept) if index not in slashes]
-        return tuple(_with_groups(kept, turn, separators.breaks(marks))), tuple(dropped + marks)
+        separator_boxes = [digit.box for index, digit in enumerate(kept) if index in slashes]
+        kept = [digit for index, digit in enumerate(kept) if index not in slashes]
+        dropped += [(box, separators.REASON) for box in separator_boxes]
+        return tuple(_with_groups(kept, turn, separator_boxes)), tuple(dropped)
 
 
 _TURN_MARGIN = 0.3
@@ -519,15 +520,19 @@ def _regrouped(digits: list[Digit], turn: int, dropped=()) -> list[Digit]:
     """Digits from the cuts and the line model together: back in reading order, then grouped (the
     separators among the `dropped` pieces end groups). A line-model digit on a separator is dropped:
     the line model reads a slash as a 1 as the digit model does."""
-    marks = separators.breaks(dropped) if turn == 0 else []  # a turned page's line is one group anyway
-    digits = [digit for digit in digits if not separators.on_separator(digit.box, marks)] if marks else digits
-    return _with_groups(sorted(digits, key=lambda digit: (digit.line, digit.box[0] if turn == 0 else 0)), turn, marks)
+    separator_boxes = separators.breaks(dropped) if turn == 0 else []  # a turned page's line is one group anyway
+    digits = [digit for digit in digits if not separators.on_separator(digit.box, separator_boxes)]
+    return _with_groups(sorted(digits, key=lambda digit: (digit.line, digit.box[0] if turn == 0 else 0)), turn,
+                        separator_boxes)
 
 
-def _with_groups(digits: list[Digit], turn: int, marks=()) -> list[Digit]:
+def _with_groups(digits: list[Digit], turn: int, separator_boxes=()) -> list[Digit]:
     """Each digit with its group (see `edge_runtime.layout`); on a turned page, a line is one group."""
-    groups = layout.assign_groups([digit.box for digit in digits], [digit.line for digit in digits], marks) \
-        if turn == 0 else [digit.line for digit in digits]
+    if turn == 0:
+        groups = layout.assign_groups([digit.box for digit in digits], [digit.line for digit in digits],
+                                      separator_boxes)
+    else:
+        groups = [digit.line for digit in digits]
     return [dataclasses.replace(digit, group=group) for digit, group in zip(digits, groups)]
 
 

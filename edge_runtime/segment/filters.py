@@ -242,28 +242,9 @@ def is_page_edge(
     # Light falling off across the page is no edge: each side is compared with the page's overall
     # slope of light (a plane through the paper's brightness), which a sheet's edge does not follow.
     middle = (candidate.y + candidate.bottom) / 2
-    plane = _light_plane(light.background)
-    left /= max(1.0, _on_plane(plane, light.background.shape, (left_columns.start + left_columns.stop) / 2, middle))
-    right /= max(1.0, _on_plane(plane, light.background.shape, (right_columns.start + right_columns.stop) / 2, middle))
+    left /= max(1.0, light.paper_on_plane((left_columns.start + left_columns.stop) / 2, middle))
+    right /= max(1.0, light.paper_on_plane((right_columns.start + right_columns.stop) / 2, middle))
     return abs(left - right) > tuning.edge_side_contrast * max(left, right, 1e-6)
-
-
-_PLANE_GRID = 16
-"""The background estimate is reduced to this many cells a side before a plane is fitted to it."""
-
-
-def _light_plane(background: np.ndarray) -> np.ndarray:
-    """Coefficients (offset, per column, per row; in `_PLANE_GRID` cells) of a plane fitted to the paper's brightness."""
-    small = cv2.resize(background, (_PLANE_GRID, _PLANE_GRID), interpolation=cv2.INTER_AREA).astype(np.float64)
-    rows, columns = np.mgrid[0:_PLANE_GRID, 0:_PLANE_GRID]
-    design = np.column_stack([np.ones(small.size), columns.ravel(), rows.ravel()])
-    return np.linalg.lstsq(design, small.ravel(), rcond=None)[0]
-
-
-def _on_plane(plane: np.ndarray, shape: tuple[int, int], x: float, y: float) -> float:
-    """The plane's brightness at working pixel (x, y)."""
-    height, width = shape
-    return float(plane @ [1.0, x * _PLANE_GRID / width - 0.5, y * _PLANE_GRID / height - 0.5])
 
 
 def _paper_brightness(gray: np.ndarray, raw_mask: np.ndarray, rows: slice, columns: slice) -> float | None:

@@ -9,6 +9,7 @@ uneven light.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import cv2
 import numpy as np
@@ -42,6 +43,24 @@ class Light:
     @property
     def polarity(self) -> str:
         return constants.INK_DARK_ON_LIGHT if self.dark_on_light else constants.INK_LIGHT_ON_DARK
+
+    @functools.cached_property
+    def _plane(self) -> np.ndarray:
+        """Coefficients (offset, per column, per row; in `_PLANE_GRID` cells) of a plane fitted to the
+        paper's brightness; fitted once a page, when first asked for."""
+        small = cv2.resize(self.background, (_PLANE_GRID, _PLANE_GRID), interpolation=cv2.INTER_AREA)
+        rows, columns = np.mgrid[0:_PLANE_GRID, 0:_PLANE_GRID]
+        design = np.column_stack([np.ones(small.size), columns.ravel(), rows.ravel()])
+        return np.linalg.lstsq(design, small.astype(np.float64).ravel(), rcond=None)[0]
+
+    def paper_on_plane(self, x: float, y: float) -> float:
+        """The page's overall slope of light (a plane through the paper's brightness) at working pixel (x, y)."""
+        height, width = self.background.shape
+        return float(self._plane @ [1.0, x * _PLANE_GRID / width - 0.5, y * _PLANE_GRID / height - 0.5])
+
+
+_PLANE_GRID = 16
+"""The background estimate is reduced to this many cells a side before a plane is fitted to it."""
 
 
 def measure_light(image: np.ndarray, polarity: str, work_side: int, tuning: Tuning) -> Light:

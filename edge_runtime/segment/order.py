@@ -85,16 +85,20 @@ def _centre_y(candidate: Candidate) -> float:
     return candidate.y + candidate.height / 2
 
 
+def median_height(candidates: list[Candidate]) -> int:
+    """The (upper) median height of the candidates, in pixels."""
+    heights = sorted(candidate.height for candidate in candidates)
+    return heights[len(heights) // 2]
+
+
 def _median_height(line: list[Candidate]) -> float:
-    heights = sorted(candidate.height for candidate in line)
-    return float(max(1, heights[len(heights) // 2]))
+    return float(max(1, median_height(line)))
 
 
 def _line_span(line: list[Candidate]) -> Candidate:
     """A stand-in one pixel wide, as tall as the line's median digit, centred on the line."""
     top = min(candidate.y for candidate in line)
     bottom = max(candidate.bottom for candidate in line)
-    heights = sorted(candidate.height for candidate in line)
-    median_height = heights[len(heights) // 2]
+    height = median_height(line)
     centre = (top + bottom) / 2
-    return Candidate(0, int(centre - median_height / 2), 1, median_height, (), 0)
+    return Candidate(0, int(centre - height / 2), 1, height, (), 0)

@@ -15,7 +15,7 @@ from edge_runtime.segment.filters import Sifted, most_prominent, on_the_page, pl
 from edge_runtime.segment.light import Light, as_gray, measure_light
 from edge_runtime.segment.mask import find_ink, rule_boxes
 from edge_runtime.segment.options import PreprocessOptions
-from edge_runtime.segment.order import reading_order
+from edge_runtime.segment.order import median_height, reading_order
 from edge_runtime.segment.result import DigitCrop, Dropped, Event, Segmentation
 from edge_runtime.segment.split import keep_unsplit, split_touching
 from edge_runtime.segment.tuning import Tuning
@@ -306,7 +306,7 @@ def _inside_any(part: Candidate, wholes: list[Candidate]) -> bool:
     return any(whole.x <= centre_x < whole.right and whole.y <= centre_y < whole.bottom for whole in wholes)
 
 
-def _small_pieces(dropped, light: Light, tuning) -> list[Candidate]:
+def _small_pieces(dropped, light: Light, tuning: Tuning) -> list[Candidate]:
     """Pieces dropped as too short on a reduced working copy that may be digits too small for it.
 
     A 12-megapixel phone photo is worked on at an eighth of its size, where a digit 50 pixels high
@@ -319,13 +319,12 @@ def _small_pieces(dropped, light: Light, tuning) -> list[Candidate]:
             if reason == result.TOO_SHORT and candidate.height >= tuning.zoom_min_piece]
 
 
-def _small_lines(small: list[Candidate], tuning) -> list[Candidate]:
+def _small_lines(small: list[Candidate], tuning: Tuning) -> list[Candidate]:
     """The pieces of the lines of small pieces that could be numbers: a line with at least
     `zoom_min_pieces` pieces of like height. At most `zoom_max_lines` lines (the inkiest) are kept."""
     lines = []
     for line in reading_order(small):
-        heights = sorted(candidate.height for candidate in line)
-        typical = heights[len(heights) // 2]
+        typical = median_height(line)
         alike = [candidate for candidate in line if candidate.height >= 0.6 * typical]
         if len(alike) >= tuning.zoom_min_pieces:
             lines.append(alike)
@@ -333,27 +332,23 @@ def _small_lines(small: list[Candidate], tuning) -> list[Candidate]:
     return [candidate for line in lines[: tuning.zoom_max_lines] for candidate in line]
 
 
-def _with_small_pieces(line: list[Candidate], small: list[Candidate], tuning) -> list[Candidate]:
+def _with_small_pieces(line: list[Candidate], small: list[Candidate], tuning: Tuning) -> list[Candidate]:
     """A line of small digits with the too-short pieces that continue it: on its rows, each within
-    `zoom_reach` digit heights of the line's pieces."""
-    if not small:
-        return line
-    heights = sorted(candidate.height for candidate in line)
-    typical = heights[len(heights) // 2]
-    if typical >= tuning.zoom_below_height:
+    `zoom_reach` digit heights of the line's pieces (or of pieces taken in before it)."""
+    typical = median_height(line)
+    if not small or typical >= tuning.zoom_below_height:
         return line
     top, bottom = min(candidate.y for candidate in line), max(candidate.bottom for candidate in line)
-    rows = [piece for piece in small
-            if min(bottom, piece.bottom) - max(top, piece.y) >= 0.5 * piece.height and piece not in line]
+    # Dropped pieces, never the line's own: they are told apart by position alone.
+    left = [piece for piece in small if min(bottom, piece.bottom) - max(top, piece.y) >= 0.5 * piece.height]
     extended, reach = list(line), tuning.zoom_reach * typical
-    added = True
-    while added:
-        added = False
-        for piece in rows:
-            if piece not in extended and any(
-                    max(piece.x - other.right, other.x - piece.right) <= reach for other in extended):
-                extended.append(piece)
-                added = True
+    while left:
+        near = [piece for piece in left
+                if any(max(piece.x - other.right, other.x - piece.right) <= reach for other in extended)]
+        if not near:
+            break
+        extended += near
+        left = [piece for piece in left if all(piece is not other for other in near)]
     return extended
 
 
@@ -367,8 +362,7 @@ def _zoom_in(
     and the dropped pieces and events are marked as found by the second look.
     """
     tuning = options.tuning
-    heights = sorted(candidate.height for candidate in line)
-    typical = heights[len(heights) // 2]
+    typical = median_height(line)
     if light.scale == 1 or options.single or typical >= tuning.zoom_below_height:
         return None
     height, width = light.ink.shape
