@@ -17,3 +17,29 @@ def test_a_line_reading_that_skips_a_sure_cut_digit_does_not_replace_the_cuts():
     assert reader_module._covers(whole, cut, 0, (40, 100))
     doubtful = cut[:3] + [digit("5", 80, 20, 0.6)]  # a doubtful cut may be a stray mark the line model rightly skips
     assert reader_module._covers(skipped, doubtful, 0, (40, 100))
+
+
+def _cut(label: str, box: tuple[int, int, int, int], confidence: float = 0.99) -> reader_module.Digit:
+    return reader_module.Digit(label, confidence, box, None, None, 0, True)
+
+
+def test_a_piece_much_wider_than_its_line_makes_the_line_doubtful():
+    # `889`: the 8 and the 9 touch, and the cuts read the pair as one 8, surely.
+    narrow, pair = (374, 164, 68, 174), (440, 140, 158, 204)
+    assert reader_module._doubtful_line([_cut("8", narrow, 0.998), _cut("8", pair, 0.95)], [narrow, pair])
+    plain = (440, 164, 80, 174)
+    assert not reader_module._doubtful_line([_cut("8", narrow, 0.998), _cut("0", plain, 0.95)], [narrow, plain])
+
+
+def test_a_plain_digit_among_1s_is_no_doubt():
+    ones = [(x, 0, 8, 40) for x in (0, 20, 40)]
+    boxes = ones + [(60, 0, 22, 40)]
+    assert not reader_module._doubtful_line([_cut("1", box) for box in ones] + [_cut("4", boxes[-1])], boxes)
+
+
+def test_a_lone_wide_piece_read_unsurely_is_doubtful():
+    # `94` written small and touching: one piece, read as a 4 at 0.975.
+    wide = (312, 304, 36, 44)
+    assert reader_module._doubtful_line([_cut("4", wide, 0.975)], [wide])
+    assert not reader_module._doubtful_line([_cut("0", wide, 0.999)], [wide])  # a wide 0, read surely
+    assert not reader_module._doubtful_line([_cut("4", (312, 304, 26, 44), 0.975)], [(312, 304, 26, 44)])

@@ -16,7 +16,7 @@ import numpy as np
 from edge_runtime.segment.light import Light
 from edge_runtime.segment.tuning import Tuning
 
-__all__ = ["InkMask", "find_ink", "rule_boxes", "stroke_width"]
+__all__ = ["InkMask", "find_ink", "rule_boxes", "stroke_width", "table_boxes"]
 
 _POOL_KERNEL = np.ones((2, 2), np.uint8)  # half resolution: each pixel the maximum of four
 
@@ -35,6 +35,7 @@ class InkMask:
         rule_ink: Ink level clearly darker than the erased rules: a pen on a rule (256: none).
         erased: The pixels erased as rules (0 or 255), before pen strokes along a rule were given
             back; None when no rule was erased.
+        table: What lies off the sheet (0 or 255), taken out of `cleaned`; None when nothing does.
     """
 
     noise_floor: int
@@ -45,6 +46,7 @@ class InkMask:
     rules_erased: bool = False
     rule_ink: int = 256
     erased: np.ndarray | None = None
+    table: np.ndarray | None = None
 
 
 def find_ink(light: Light, min_contrast: float, tuning: Tuning) -> InkMask | None:
@@ -53,9 +55,12 @@ def find_ink(light: Light, min_contrast: float, tuning: Tuning) -> InkMask | Non
     Returns:
         The mask, or None when the page holds no writing (blank, or all texture).
     """
-    surface = None
+    surface = table = None
     if light.surface_floor > 1:
         surface = cv2.threshold(light.background, light.surface_floor - 1, 255, cv2.THRESH_BINARY)[1]
+        table = _table(light, tuning)
+        if table is not None:
+            surface = cv2.subtract(surface, table)
     levels = _ink_threshold(light.ink, surface, min_contrast, tuning)
     if levels is None:
         return None
@@ -67,9 +72,11 @@ def find_ink(light: Light, min_contrast: float, tuning: Tuning) -> InkMask | Non
     thin = cv2.subtract(mask, _upsample(thick_half, mask.shape))
     # Measured on the paper only: a table's texture is no writing.
     width = stroke_width(thin if surface is None else cv2.bitwise_and(thin, surface))
-    cleaned = _remove_rules(mask, half, thick_half, width, tuning)
-    if cleaned is mask:
-        return InkMask(noise_floor, threshold, width, mask, mask)
+    # The table's grain beside the sheet would join the writing near the sheet's edge into one piece.
+    on_paper = mask if table is None else cv2.subtract(mask, table)
+    cleaned = _remove_rules(on_paper, half, thick_half, width, tuning)
+    if cleaned is on_paper:
+        return InkMask(noise_floor, threshold, width, mask, on_paper, table=table)
     erased = cv2.subtract(mask, cleaned)
     rule_ink = _rule_ink(light.ink, erased, tuning)
     if rule_ink <= 255:
@@ -83,7 +90,42 @@ def find_ink(light: Light, min_contrast: float, tuning: Tuning) -> InkMask | Non
             region = (slice(y, y + box_height), slice(x, x + box_width))
             runs = cv2.morphologyEx(strokes[region], cv2.MORPH_OPEN, along)
             cleaned[region] |= runs
-    return InkMask(noise_floor, threshold, width, mask, cleaned, True, rule_ink, erased)
+    return InkMask(noise_floor, threshold, width, mask, cleaned, True, rule_ink, erased, table)
+
+
+def _table(light: Light, tuning: Tuning) -> np.ndarray | None:
+    """What lies off the sheet, or None: regions darker than any paper, too wide for a stroke,
+    that reach the frame, grown by a margin that takes in the sheet's shadowed edge.
+
+    The background estimate bridges a narrow strip of table between the sheet and the frame, so that
+    the ink map shows the table's grain as ink there; the gray itself does not. Found at half the
+    working resolution.
+    """
+    half = cv2.resize(light.gray, (light.gray.shape[1] // 2, light.gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    dark = cv2.threshold(half, light.surface_floor - 1, 255, cv2.THRESH_BINARY_INV)[1]
+    side = max(tuning.table_min_width, int(tuning.table_width_fraction * min(half.shape))) | 1
+    wide = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
+    height, width = wide.shape
+    if not (wide[0].any() or wide[-1].any() or wide[:, 0].any() or wide[:, -1].any()):
+        return None
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(wide, connectivity=4)
+    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+    framed = (left == 0) | (top == 0) | (right == width) | (bottom == height)
+    framed[0] = False
+    table = np.where(framed[labels], np.uint8(255), np.uint8(0))
+    margin = 2 * tuning.table_margin + 1
+    table = cv2.dilate(table, np.ones((margin, margin), np.uint8))
+    return _upsample(table, light.gray.shape)
+
+
+def table_boxes(ink_mask: InkMask) -> list[tuple[int, int, int, int]]:
+    """Boxes (working pixels) of the regions off the sheet whose ink was taken out of the mask, one per
+    region rather than one per grain; computed only when reasons are asked for."""
+    if ink_mask.table is None:
+        return []
+    contours, _ = cv2.findContours(ink_mask.table, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [cv2.boundingRect(contour) for contour in contours]
 
 
 def rule_boxes(ink_mask: InkMask, min_length: int) -> list[tuple[int, int, int, int]]:

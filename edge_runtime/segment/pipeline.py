@@ -13,7 +13,7 @@ from edge_runtime.segment.components import Candidate, find_candidates, merge_fa
 from edge_runtime.segment.crop import digit_image, is_tile, source_box, source_boxes, tile_digits
 from edge_runtime.segment.filters import Sifted, most_prominent, on_the_page, plausible_digits
 from edge_runtime.segment.light import Light, as_gray, measure_light
-from edge_runtime.segment.mask import find_ink, rule_boxes
+from edge_runtime.segment.mask import find_ink, rule_boxes, table_boxes
 from edge_runtime.segment.options import PreprocessOptions
 from edge_runtime.segment.order import median_height, reading_order
 from edge_runtime.segment.result import DigitCrop, Dropped, Event, Segmentation
@@ -168,6 +168,7 @@ def _segment(image: np.ndarray, options: PreprocessOptions, zoom: bool, explain:
     notes = _Notes(explain, light.scale, image.shape)
     if explain:
         notes.drop_boxes(rule_boxes(ink_mask, tuning.min_digit_height), result.RULED_LINE, "mask")
+        notes.drop_boxes(table_boxes(ink_mask), result.OFF_THE_PAPER, "mask")
     components = find_candidates(ink_mask.cleaned, tuning)
     labels = components.labels
     if level_page:

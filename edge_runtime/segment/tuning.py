@@ -48,6 +48,10 @@ class Tuning:
     # --- Mask: threshold ---
     noise_spread: float = 4  # the threshold is this many (median - lower quartile) steps above the median
     noise_margin: float = 8  # ... plus this many ink levels
+    table_width_fraction: float = 0.05  # of the shorter side: darker-than-paper regions this wide reaching the
+    # frame are the table beside the sheet, not ink
+    table_min_width: int = 8  # half-resolution pixels, at least (a box line in an enlarged cell is no table)
+    table_margin: int = 2  # half-resolution pixels the table is grown by, to take in the sheet's edge
     max_paper_ink: int = 64  # a paper whose median pixel has more ink contrast than this is a texture
     strong_ink_percentile: float = 0.995  # the darkest half percent of the paper is the core of the strokes
     strong_ink_share: float = 0.45  # of the strong ink level: the threshold, to keep soft stroke edges out
@@ -184,6 +188,9 @@ _RANGES = {
     "strong_ink_share": _FRACTION,
     "threshold_cap": (1, 255, True),
     "max_stroke_fraction": _FRACTION,
+    "table_width_fraction": _FRACTION,
+    "table_margin": (0, math.inf, True),
+    "table_min_width": (1, math.inf, True),
     "rule_min_fraction": _FRACTION,
     "rule_min_cross": (0.0, math.inf, True),
     "rule_ink_percentile": _FRACTION,
