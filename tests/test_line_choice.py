@@ -43,3 +43,13 @@ def test_a_lone_wide_piece_read_unsurely_is_doubtful():
     assert reader_module._doubtful_line([_cut("4", wide, 0.975)], [wide])
     assert not reader_module._doubtful_line([_cut("0", wide, 0.999)], [wide])  # a wide 0, read surely
     assert not reader_module._doubtful_line([_cut("4", (312, 304, 26, 44), 0.975)], [(312, 304, 26, 44)])
+
+
+def test_digits_over_a_doubted_mark_need_only_be_read_plausibly():
+    # Meza's `150`: the faint 1 was a mark the digit model doubted; the line model read it at 0.62.
+    mark = (9, 11, 12, 9)
+    read = [_cut("1", (9, 0, 12, 34), 0.62), _cut("5", (22, 0, 10, 34), 0.996), _cut("0", (33, 0, 10, 34), 0.996)]
+    assert reader_module._sureness_off_marks(read, [mark], 0, (34, 58)) == 0.996
+    assert reader_module._sureness_off_marks(read, [], 0, (34, 58)) == 0.62
+    unsure = [_cut("1", (9, 0, 12, 34), 0.3)] + read[1:]
+    assert reader_module._sureness_off_marks(unsure, [mark], 0, (34, 58)) < 0

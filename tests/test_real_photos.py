@@ -53,10 +53,10 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 98.7% (152/154), numbers 76.4% (42/55), measuring singles 100% (73/73),
+    # Measured: whole singles 98.7% (152/154), numbers 78.2% (43/55), measuring singles 100% (73/73),
     # no "no digit found"; each floor allows about one image less.
     assert _rate(counts, "whole single") >= 0.975
-    assert _rate(counts, "whole multi") >= 0.745
+    assert _rate(counts, "whole multi") >= 0.76
     assert _rate(counts, "measuring single") >= 0.98
     assert no_digit <= 1
 
