@@ -101,3 +101,20 @@ def test_the_paper_under_a_shaded_line_is_measured_locally(monkeypatch):
     monkeypatch.setattr(line_path, "LOCAL_PAPER_MIN_HEIGHT", 10**6)  # one paper level for the whole line
     flat = line_path.line_ink(shaded_line(), box, constants.INK_DARK_ON_LIGHT)
     assert recognizer.read_line(flat).digits != "197"  # the dim end is lost
+
+
+def test_a_tilted_rule_above_the_digits_is_taken_out_but_a_2_on_its_rule_keeps_its_base():
+    # A photo of ruled paper: a rule tilted a little runs just above a 1, another under a 2's base.
+    image = np.full((300, 600), 215, np.uint8)
+    cv2.line(image, (0, 91), (599, 97), 90, 2)  # its straight runs are 100 px: under 1.5 line heights
+    cv2.line(image, (150, 100), (150, 170), 30, 4)  # a plain 1
+    cv2.ellipse(image, (300, 120), (20, 18), 0, 180, 360, 30, 4)  # a 2: its bowl, its stroke, its base
+    cv2.line(image, (320, 120), (280, 170), 30, 4)
+    cv2.line(image, (280, 170), (330, 170), 30, 4)
+    cv2.line(image, (0, 171), (599, 173), 90, 2)  # the rule the 2 sits on
+    box = line_path.region([(148, 100, 6, 72), (278, 100, 54, 72)], image.shape)
+    ink = line_path.line_ink(image, box, constants.INK_DARK_ON_LIGHT)
+    assert ink.shape == (box[3], box[2])
+    assert not ink[:100 - box[1] - 1].any()  # nothing above the 1: no bar to make it a 7
+    base = ink[166 - box[1]:175 - box[1], 285 - box[0]:325 - box[0]]
+    assert np.count_nonzero(base) > 0.3 * base.size  # the 2 keeps its base

@@ -53,10 +53,10 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 98.7% (152/154), numbers 78.2% (43/55), measuring singles 100% (73/73),
+    # Measured: whole singles 98.7% (152/154), numbers 80.0% (44/55), measuring singles 100% (73/73),
     # no "no digit found"; each floor allows about one image less.
     assert _rate(counts, "whole single") >= 0.975
-    assert _rate(counts, "whole multi") >= 0.76
+    assert _rate(counts, "whole multi") >= 0.78
     assert _rate(counts, "measuring single") >= 0.98
     assert no_digit <= 1
 
@@ -92,6 +92,9 @@ PAVITRA = "images/pavitrakumar78__Python-Custom-Digit-Recognition"
     (f"{PAVITRA}/5_1.jpg", "5"),  # the bar of a thin-pen 5 in a tight crop is no ruled line
     (f"{PAVITRA}/4_2.jpg", "4"),
     (f"{PAVITRA}/7_2.jpg", "7"),  # its cuts doubt the 7 but the line model is sure upright: not turned into a 1
+    # A plain 1 under a rule tilted by a degree: the rule's pieces above it made the line model read a 7.
+    ("images/adelian14__Handwritten-Digit-Recognition/561247_0.jpg", "561247"),
+    (f"{MEZA}/150_0.jpg", "150"),  # its faint 1 is a doubted mark, which the line model reads at 0.62
 ])
 def test_real_cells_and_crops(reader, name, digits):
     assert realworld.digits_of(reader.read(str(realworld.data_dir() / name)).digits) == digits
