@@ -39,7 +39,8 @@ def groups_for(kind: str, rng: np.random.Generator) -> list[str]:
     return [f"{rng.integers(1, 100)}", f"{rng.integers(0, 100):02d}"]
 
 
-def _digit(images: np.ndarray, labels: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarray:
+def digit_tile(images: np.ndarray, labels: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarray:
+    """A random MNIST image of `digit`, HEIGHT rows, cut to its ink with a 2-pixel margin (white on black)."""
     tile = cv2.resize(images[rng.choice(np.flatnonzero(labels == digit))], (HEIGHT, HEIGHT))
     columns = np.flatnonzero(tile.max(axis=0) > 30)
     return tile[:, max(0, columns[0] - 2):columns[-1] + 3]
@@ -77,7 +78,7 @@ def number_page(images: np.ndarray, labels: np.ndarray, groups: list[str], kind:
         if index:
             parts += [blank(4, 14), _separator(kind, rng), blank(6, 16)]
         for character in group:
-            parts += [_digit(images, labels, int(character), rng), blank(4, 14)]
+            parts += [digit_tile(images, labels, int(character), rng), blank(4, 14)]
     strip = np.hstack(parts)[:, :600]
     paper = int(rng.integers(200, 240))
     page = np.full((480, 640), paper, np.float32)

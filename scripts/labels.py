@@ -49,7 +49,7 @@ def label_page(images: np.ndarray, labels: np.ndarray, label: str, number: str,
     """A 640x480 BGR page: the printed label, a gap, then the number in handwriting, in one line."""
     parts = [_label(label, rng), np.zeros((dates.HEIGHT, int(rng.integers(15, 40))), np.uint8)]
     for character in number:
-        parts += [dates._digit(images, labels, int(character), rng),
+        parts += [dates.digit_tile(images, labels, int(character), rng),
                   np.zeros((dates.HEIGHT, int(rng.integers(4, 14))), np.uint8)]
     strip = np.hstack(parts)[:, :600]
     page = np.full((480, 640), int(rng.integers(200, 240)), np.float32)
