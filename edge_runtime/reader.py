@@ -394,8 +394,30 @@ class DigitReader:
         margin = _TURN_MARGIN if upright_cuts.items else 0.0
         if orientation_module.score(best) <= orientation_module.score(upright_cuts) + margin:
             return upright_result
+        opposite = _opposite_reading(best, candidates, turns)
         best = self._finished(image, best)
-        return best if orientation_module.score(best) > orientation_module.score(upright_result) else upright_result
+        if orientation_module.score(best) <= orientation_module.score(upright_result):
+            return upright_result
+        return self._as_sure_as_the_turn(best, opposite)
+
+    def _as_sure_as_the_turn(self, result: ReadResult, opposite: ReadResult | None) -> ReadResult:
+        """A page read sideways whose opposite quarter turn reads other digits about as surely is no
+        surer than a coin toss: nothing tells a page lying 90 degrees one way from 270 the other.
+
+        shrsai123's lone 9 on a sideways page reads 9 at 90 degrees (mean log-confidence -0.066) and 6
+        at 270 (-0.061), and was accepted as a 6 at 0.94; its lone 6 reads 6 and 9 (-0.004, -0.007).
+        Both are now at 0.5, rejected at the CLI's default.
+        """
+        if opposite is None or [digit.label for digit in opposite.items] == [digit.label for digit in result.items]:
+            return result
+        if orientation_module.score(opposite) < orientation_module.score(result) - _TURN_MARGIN:
+            return result
+        threshold = self.options.min_confidence
+        items = tuple(dataclasses.replace(digit, confidence=min(digit.confidence, _SIDEWAYS_DOUBT),
+                                          accepted=min(digit.confidence, _SIDEWAYS_DOUBT) >= threshold)
+                      for digit in result.items)
+        capped = _result(items, result.dropped, result.source, result.image_shape, result.seconds, result.orientation)
+        return dataclasses.replace(capped, notes=result.notes)
 
     def _segmentation_view(self, image: np.ndarray, result: ReadResult) -> ReadResult:
         """Adds what segmentation dropped, and why, where it is needed: with `explain`, and when the model
@@ -581,6 +603,19 @@ def _with_groups(digits: list[Digit], turn: int, separator_boxes=()) -> list[Dig
     else:
         groups = [digit.line for digit in digits]
     return [dataclasses.replace(digit, group=group) for digit, group in zip(digits, groups)]
+
+
+def _opposite_reading(best: ReadResult, candidates: list[ReadResult], turns: tuple[int, ...]) -> ReadResult | None:
+    """The cuts' reading at the quarter turn opposite the best one (270 for 90, 90 for 270), or None."""
+    if best.orientation not in (90, 270):
+        return None
+    opposite = 360 - best.orientation
+    return next((candidate for candidate, turn in zip(candidates, turns) if turn == opposite), None)
+
+
+_SIDEWAYS_DOUBT = 0.5
+"""The confidence a sideways reading is capped at when the opposite quarter turn reads other digits
+about as surely (see `DigitReader._as_sure_as_the_turn`)."""
 
 
 def _without_details(result: ReadResult) -> ReadResult:

@@ -35,3 +35,20 @@ def test_box_in_upright_undoes_box_in_original(degrees):
     box = (3, 4, 7, 5)
     original = orientation.box_in_original(box, degrees, shape)
     assert orientation.box_in_upright(original, degrees, shape) == box
+
+
+def test_a_sideways_reading_the_opposite_turn_reads_otherwise_as_surely_is_a_coin_toss():
+    from edge_runtime import reader as reader_module
+
+    def reading(label: str, confidence: float, turn: int) -> reader_module.ReadResult:
+        digit = reader_module.Digit(label, confidence, (10, 10, 40, 60), None, None, 0, True)
+        return reader_module._result((digit,), (), "page.jpg", (100, 100), 0.0, turn)
+
+    reader = reader_module.DigitReader(options=reader_module.ReaderOptions(min_confidence=0.9))
+    six = reading("6", 0.996, 90)
+    capped = reader._as_sure_as_the_turn(six, reading("9", 0.993, 270))
+    assert capped.digits == "?" and capped.items[0].label == "6" and capped.confidence == 0.5
+    assert capped.status == "rejected" and capped.orientation == 90
+    assert reader._as_sure_as_the_turn(six, reading("9", 0.3, 270)) is six  # the other way reads far less surely
+    assert reader._as_sure_as_the_turn(six, reading("6", 0.99, 270)) is six  # both ways agree
+    assert reader._as_sure_as_the_turn(six, None) is six

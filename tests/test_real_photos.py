@@ -63,18 +63,22 @@ def test_real_photo_floors(scored):
 
 @needs_set
 def test_real_singles_accepted_at_the_cli_default_are_right(read_set):
-    # Measured at 0.9: 148 of 154 accepted (96.1%), 147 of them right (99.3%; the one wrong: shrsai's
-    # sideways 9). Meza's flagged 1, read `11` by only two of a cell's four ink floors, is no longer
-    # accepted at 0.97.
+    # Measured at 0.9: 146 of 154 accepted (94.8%), all right. Meza's flagged 1, read `11` by only two of
+    # a cell's four ink floors, is no longer accepted at 0.97; nor is shrsai's sideways 9, which the
+    # opposite quarter turn reads as a 6 as surely.
     from edge_runtime import constants
 
     singles = [(item, result) for item, result in zip(*read_set) if item.kind == "single"]
     accepted = [(item, result) for item, result in singles if result.confidence >= constants.CLI_MIN_CONFIDENCE]
     right = sum(realworld.is_right(item, result) for item, result in accepted)
-    assert len(accepted) >= 0.95 * len(singles)
+    assert len(accepted) >= 0.93 * len(singles)
     assert right >= 0.99 * len(accepted)
     flagged_one = next(result for item, result in singles if item.path.name == "1_4.jpg" and "Meza" in item.repo)
     assert flagged_one.confidence <= 0.5
+    sideways = {item.path.name: result for item, result in singles if "shrsai" in item.repo}
+    assert sideways["9_0.jpg"].orientation in (90, 270) and sideways["9_0.jpg"].confidence <= 0.5
+    assert sideways["6_0.jpg"].confidence <= 0.5  # a 6 or a 9: nothing tells which way the page lay
+    assert sideways["3_0.jpg"].digits == "3" and sideways["3_0.jpg"].confidence > 0.9  # no such doubt
 
 
 MEZA = "images/Charitable-Analytics-International__AI4Good---Meza-OCR-Challenge"
