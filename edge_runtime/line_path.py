@@ -197,8 +197,6 @@ def _without_rules(ink: np.ndarray, edge_share: float = EDGE_SHARE, rule_bridge:
     cleaned = ink.copy()
     length = int(RULE_LENGTH * height)
     if 3 <= length < width:
-        # Thickened by a pixel each side first, as the page's rules are: a rule tilted by a degree
-        # or two holds no straight run of the length, and its pieces left above a 1 made it a 7.
         rules = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
         if rule_bridge > 1:
             # In the padding above the digits, rules are also found thickened by a pixel each side, as

@@ -339,9 +339,7 @@ class DigitReader:
         """
         if share > _MAJORITY:
             return digits
-        threshold = self.options.min_confidence
-        return [dataclasses.replace(digit, confidence=min(digit.confidence, share),
-                                    accepted=min(digit.confidence, share) >= threshold) for digit in digits]
+        return _capped(digits, share, self.options.min_confidence)
 
     def _line_digits(self, upright: np.ndarray, boxes, line: int, turn: int, original_shape,
                      ink_floor: float | None = None) -> list[Digit]:
@@ -412,10 +410,7 @@ class DigitReader:
             return result
         if orientation_module.score(opposite) < orientation_module.score(result) - _TURN_MARGIN:
             return result
-        threshold = self.options.min_confidence
-        items = tuple(dataclasses.replace(digit, confidence=min(digit.confidence, _SIDEWAYS_DOUBT),
-                                          accepted=min(digit.confidence, _SIDEWAYS_DOUBT) >= threshold)
-                      for digit in result.items)
+        items = tuple(_capped(list(result.items), _SIDEWAYS_DOUBT, self.options.min_confidence))
         capped = _result(items, result.dropped, result.source, result.image_shape, result.seconds, result.orientation)
         return dataclasses.replace(capped, notes=result.notes)
 
@@ -555,6 +550,8 @@ unchanged. With the median floored at 0.3 instead, a twice-size Meza `3` was los
 read as a 1)."""
 
 _NARROWEST_MEDIAN = 0.4
+"""The narrowest width-to-height the line's median piece counts as, for `_WIDER_THAN_LINE`: 1s are
+about 0.2, plain digits 0.5-0.7."""
 
 _LONE_WIDE = 0.75
 """... or when its only piece is wider than this share of its height: the synthetic `94`, two small
@@ -603,6 +600,12 @@ def _with_groups(digits: list[Digit], turn: int, separator_boxes=()) -> list[Dig
     else:
         groups = [digit.line for digit in digits]
     return [dataclasses.replace(digit, group=group) for digit, group in zip(digits, groups)]
+
+
+def _capped(digits: list[Digit], cap: float, threshold: float) -> list[Digit]:
+    """The digits, none surer than `cap`, each accepted again against `threshold`."""
+    return [dataclasses.replace(digit, confidence=min(digit.confidence, cap),
+                                accepted=min(digit.confidence, cap) >= threshold) for digit in digits]
 
 
 def _opposite_reading(best: ReadResult, candidates: list[ReadResult], turns: tuple[int, ...]) -> ReadResult | None:

@@ -30,7 +30,8 @@ class InkMask:
         threshold: Ink level of the mask.
         stroke_width: Typical stroke width of the writing, in working pixels.
         raw: The thresholded ink before rules were erased.
-        cleaned: The mask without rules: what components are found in.
+        cleaned: The mask without rules and without what lies off the sheet (`table`): what components
+            are found in.
         rules_erased: Whether any rule was erased (`cleaned` is then a different array from `raw`).
         rule_ink: Ink level clearly darker than the erased rules: a pen on a rule (256: none).
         erased: The pixels erased as rules (0 or 255), before pen strokes along a rule were given
