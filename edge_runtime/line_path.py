@@ -8,6 +8,8 @@ against the region's own paper, with long straight rules (a table's lines) taken
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -92,8 +94,21 @@ across them: numbers 11 -> 15 of 55; a synthetic set made with another seed (1,2
 1011 -> 1016 of 1050, numbers 131 -> 133 of 150; the real photos as they are: unchanged."""
 
 LOCAL_PAPER_MIN_HEIGHT = 40
-"""Regions lower than this many pixels (a cut-out cell) keep one paper level: light cannot fall off
-across a few pixels, and the cells' ink floors (`CELL_INK_FLOORS`) were chosen with it."""
+"""Regions lower than this many pixels (a cut-out cell) are not measured in squares: a few pixels hold
+no square wider than a stroke, and the cells' ink floors (`CELL_INK_FLOORS`) were chosen with one
+paper level. Their paper may still slope (`PAPER_SLOPE`)."""
+
+PAPER_SLOPE = 20.0
+"""A cell, or a region lower than `LOCAL_PAPER_MIN_HEIGHT`, whose paper brightens or darkens by at least
+this many levels (of 255) from one side to the other has that slope taken out before its ink is
+measured: a plane fitted to its paper. Below it the paper keeps one level, as before, so cells in even
+light read exactly as they did. In light falling to 55% across them (`scripts/robustness.py`, "shaded"),
+the real photos' numbers, mostly Meza's 34-pixel logbook cells, read 17 -> 34 of 55 with the page's
+polarity (`segment.light.page_polarity`), singles 139 -> 150 of 154; every other change, both
+synthetic sets, the forms and the photos as they are: unchanged."""
+
+_PAPER_SHARE = 0.6
+"""The paper slope is fitted to the darkest-ink 60% of the region's pixels (digits cover far less)."""
 
 _TUNING = Tuning()
 """The segmentation's thresholds, for the form boxes that cross a strip (`segment.boxes`)."""
@@ -149,6 +164,8 @@ def line_ink(image: np.ndarray, box: tuple[int, int, int, int], polarity: str,
     ink_levels = cv2.bitwise_not(gray) if dark_on_light else gray
     if cell_ink_floor is None and height >= LOCAL_PAPER_MIN_HEIGHT:
         ink_levels = cv2.subtract(ink_levels, _paper_levels(ink_levels))
+    else:
+        ink_levels = _without_paper_slope(ink_levels)
     counts = _counts(ink_levels)
     paper = _quantile(counts, 0.5)  # the paper is the region's most common level
     strong = _quantile(counts, 0.99) - paper
@@ -173,6 +190,38 @@ def _paper_levels(ink_levels: np.ndarray) -> np.ndarray:
     side = max(3, int(LOCAL_PAPER * small.shape[0]) | 1)
     paper = cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
     return cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _without_paper_slope(ink_levels: np.ndarray) -> np.ndarray:
+    """The ink levels with the paper's slope (a plane, see `PAPER_SLOPE`) taken out, or as they are.
+
+    The plane is fitted on a copy at most 48 x 16 pixels, three times, each time to the pixels
+    nearest paper (`_PAPER_SHARE`), so the ink does not pull it.
+    """
+    height, width = ink_levels.shape
+    small = cv2.resize(ink_levels, (max(2, min(width, 48)), max(2, min(height, 16))), interpolation=cv2.INTER_AREA)
+    design = _plane_design(*small.shape)
+    values = small.ravel().astype(np.float64)
+    paper = np.ones(values.size, bool)
+    keep = int(_PAPER_SHARE * (values.size - 1))
+    for _ in range(3):
+        chosen = design[:, paper]
+        coefficients = np.linalg.solve(chosen @ chosen.T, chosen @ values[paper])
+        residuals = values - coefficients @ design
+        paper = residuals <= np.partition(residuals, keep)[keep]
+    if abs(coefficients[1]) + abs(coefficients[2]) < PAPER_SLOPE:
+        return ink_levels
+    slope = (coefficients[1] * ((np.arange(width) + 0.5) / width - 0.5))[np.newaxis, :] \
+        + (coefficients[2] * ((np.arange(height) + 0.5) / height - 0.5))[:, np.newaxis]
+    return np.clip(ink_levels - slope, 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def _plane_design(rows: int, columns: int) -> np.ndarray:
+    """(3, rows * columns): 1, x and y (each -0.5..0.5 across the region) of every pixel, row by row."""
+    across = np.tile((np.arange(columns) + 0.5) / columns - 0.5, rows)
+    down = np.repeat((np.arange(rows) + 0.5) / rows - 0.5, columns)
+    return np.stack([np.ones(rows * columns), across, down])
 
 
 def _counts(levels: np.ndarray) -> np.ndarray:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from edge_runtime import constants, imageio, interpreter, layout, orientation as orientation_module, preprocess, separators
 from edge_runtime.interpreter import DigitClassifier
-from edge_runtime.segment import crop as segment_crop, result as segment_result
+from edge_runtime.segment import crop as segment_crop, light as segment_light, result as segment_result
 
 READERS = ("auto", "cuts", "line")
 """How numbers are read: see `ReaderOptions.reader`."""
@@ -236,13 +238,17 @@ class DigitReader:
                 result.items and segment_crop.is_mnist_tile(image, tuning)):
             return result  # one digit asked for, or an MNIST tile: the digit model's reading stands
         confirmed = False
+        # Decided once per image, and only if a line pass runs: most reads never need it.
+        polarity = functools.cache(lambda: segment_light.page_polarity(
+            image, self.options.polarity, self._preprocess_options.work_side, tuning))
         if result.items:
-            result, confirmed = self._with_line_model(image, result, result.orientation)
+            result, confirmed = self._with_line_model(image, result, result.orientation, polarity)
         if confirmed and len(result.items) >= _CONFIRMED_NUMBER:
             return result  # the two models agree on a number: a third reading does not overrule them
-        return self._small_strip_by_line(image, result, result.orientation)
+        return self._small_strip_by_line(image, result, result.orientation, polarity)
 
-    def _with_line_model(self, image: np.ndarray, result: ReadResult, turn: int) -> tuple[ReadResult, bool]:
+    def _with_line_model(self, image: np.ndarray, result: ReadResult, turn: int,
+                         polarity: Callable[[], str]) -> tuple[ReadResult, bool]:
         """Re-reads each line whole with the line model: every line ("line"), or doubtful ones ("auto").
 
         A wide piece on the line that the digit model called "not a digit", but not surely, is often two
@@ -270,7 +276,7 @@ class DigitReader:
             if (self.options.reader == "auto" and not marks and not _doubtful_line(cut, boxes)) or _slanted(boxes):
                 digits += cut  # a line running across the page at a slant is no strip the line model can read
                 continue
-            read = self._line_digits(upright, boxes + [box for box, _ in marks], line, turn, image.shape[:2])
+            read = self._line_digits(upright, boxes + [box for box, _ in marks], line, turn, image.shape[:2], polarity)
             cut_confidence = min(digit.confidence for digit in cut)
             # With a mark taken in, the line reading must still hold the cut digits, in order: a
             # letter beside a number ("Rm 45") must not turn into digits that replace it.
@@ -306,7 +312,8 @@ class DigitReader:
         """
         return min(image.shape[:2]) < _CELL_BELOW
 
-    def _small_strip_by_line(self, image: np.ndarray, result: ReadResult, turn: int) -> ReadResult:
+    def _small_strip_by_line(self, image: np.ndarray, result: ReadResult, turn: int,
+                             polarity: Callable[[], str]) -> ReadResult:
         """A cut-out cell is also read whole by the line model, which wins when its least certain digit
         is surer than the reading's (faint or touching digits a few pixels high often leave pieces
         that cut badly, or none that passes as a digit)."""
@@ -318,7 +325,7 @@ class DigitReader:
         whole = [(0, 0, upright.shape[1], upright.shape[0])]
         # Faint strokes and grey borders sit at different ink levels in every cell: each level where
         # ink begins gives its own reading; the one most levels agree on is kept (ties: the surest).
-        readings = [self._line_digits(upright, whole, 0, turn, image.shape[:2], ink_floor=ink_floor)
+        readings = [self._line_digits(upright, whole, 0, turn, image.shape[:2], polarity, ink_floor)
                     for ink_floor in line_path.CELL_INK_FLOORS]
         texts = ["".join(digit.label for digit in digits) for digits in readings]
         text, digits = max(zip(texts, readings), key=lambda pair: (
@@ -342,12 +349,16 @@ class DigitReader:
         return _capped(digits, share, self.options.min_confidence)
 
     def _line_digits(self, upright: np.ndarray, boxes, line: int, turn: int, original_shape,
-                     ink_floor: float | None = None) -> list[Digit]:
-        """The line model's digits of one line (a cut-out cell's own ink floor when `ink_floor` is given)."""
+                     polarity: Callable[[], str], ink_floor: float | None = None) -> list[Digit]:
+        """The line model's digits of one line (a cut-out cell's own ink floor when `ink_floor` is given).
+
+        `polarity` gives the page's polarity as segmentation decides it: a line's region alone can
+        mistake a shaded cell's paper for a board (see `segment.light.page_polarity`).
+        """
         from edge_runtime import line_path
 
         x, y, width, height = line_path.region(boxes, upright.shape[:2])
-        ink = line_path.line_ink(upright, (x, y, width, height), self.options.polarity, ink_floor)
+        ink = line_path.line_ink(upright, (x, y, width, height), polarity(), ink_floor)
         reading = self.line_recognizer.read_line(ink)
         scale = ink.shape[1] / width  # ink columns per image column (a tall region's ink comes back shrunk)
         threshold = self.options.min_confidence

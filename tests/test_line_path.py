@@ -99,8 +99,55 @@ def test_the_paper_under_a_shaded_line_is_measured_locally(monkeypatch):
     assert not ink[:8].any()  # the paper above the digits, dim or bright, is no ink
     assert recognizer.read_line(ink).digits == "197"
     monkeypatch.setattr(line_path, "LOCAL_PAPER_MIN_HEIGHT", 10**6)  # one paper level for the whole line
+    monkeypatch.setattr(line_path, "PAPER_SLOPE", 10**6)
     flat = line_path.line_ink(shaded_line(), box, constants.INK_DARK_ON_LIGHT)
     assert recognizer.read_line(flat).digits != "197"  # the dim end is lost
+
+
+def shaded_cell() -> np.ndarray:
+    """A 34x60 logbook cell holding a faint "68", in light falling to 55% from right to left: the dim
+    paper at the left is darker than the ink at the right, so no one paper level separates them."""
+    image = np.full((34, 60), 200, np.uint8)
+    cv2.putText(image, "68", (12, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 120, 2, cv2.LINE_AA)
+    light = np.linspace(0.55, 1.0, 60, dtype=np.float32)[np.newaxis, :]
+    return (image * light).astype(np.uint8)
+
+
+@pytest.mark.parametrize("ink_floor", [None, 0.2])
+def test_the_paper_slope_across_a_small_cell_is_taken_out(monkeypatch, ink_floor):
+    from edge_runtime import line_reader
+
+    recognizer = line_reader.LineRecognizer()
+    box = (0, 0, 60, 34)
+    ink = line_path.line_ink(shaded_cell(), box, constants.INK_DARK_ON_LIGHT, ink_floor)
+    assert not ink[:, :10].any() and not ink[:4].any() and not ink[:, 40:].any()  # paper, dim or bright
+    assert recognizer.read_line(ink).digits == "68"
+    monkeypatch.setattr(line_path, "PAPER_SLOPE", 10**6)  # one paper level for the whole cell
+    flat = line_path.line_ink(shaded_cell(), box, constants.INK_DARK_ON_LIGHT, ink_floor)
+    assert recognizer.read_line(flat).digits != "68"  # the dim 6 is partly lost
+
+
+def test_a_cell_in_even_light_keeps_one_paper_level():
+    image = np.full((34, 60), 215, np.uint8)
+    image[:, 30:] = 223  # a step of 8 levels: under PAPER_SLOPE
+    cv2.putText(image, "68", (12, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 50, 2, cv2.LINE_AA)
+    levels = cv2.bitwise_not(image)
+    assert line_path._without_paper_slope(levels) is levels
+
+
+def test_the_line_passes_take_the_pages_polarity_not_the_cells_own():
+    from edge_runtime import line_reader
+    from edge_runtime.segment import light, tuning
+
+    cell = cv2.cvtColor(shaded_cell(), cv2.COLOR_GRAY2BGR)
+    auto = line_path.line_ink(shaded_cell(), (0, 0, 60, 34), constants.INK_AUTO)
+    assert line_reader.LineRecognizer().read_line(auto).digits != "68"  # its own median calls it a board
+    settings = (512, tuning.Tuning())
+    assert light.page_polarity(cell, constants.INK_AUTO, *settings) == constants.INK_DARK_ON_LIGHT
+    board = np.full((34, 60, 3), 45, np.uint8)
+    cv2.putText(board, "68", (12, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.75, (220, 220, 220), 2, cv2.LINE_AA)
+    assert light.page_polarity(board, constants.INK_AUTO, *settings) == constants.INK_LIGHT_ON_DARK
+    assert light.page_polarity(cell, constants.INK_LIGHT_ON_DARK, *settings) == constants.INK_LIGHT_ON_DARK
 
 
 def test_a_tilted_rule_above_the_digits_is_taken_out_but_a_2_on_its_rule_keeps_its_base():

@@ -17,7 +17,7 @@ import numpy as np
 from edge_runtime import constants
 from edge_runtime.segment.tuning import Tuning
 
-__all__ = ["Light", "as_gray", "channel_minimum", "halve_until", "luma", "measure_light", "relative_ink"]
+__all__ = ["Light", "as_gray", "channel_minimum", "halve_until", "luma", "measure_light", "page_polarity", "relative_ink"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -86,6 +86,20 @@ def measure_light(image: np.ndarray, polarity: str, work_side: int, tuning: Tuni
         # Chalk leaves grainy strokes that would threshold into dust; a light blur makes them solid.
         ink = cv2.GaussianBlur(ink, (0, 0), tuning.chalk_blur)
     return Light(scale, gray, ink, background, dark_on_light, surface_floor)
+
+
+def page_polarity(image: np.ndarray, polarity: str, work_side: int, tuning: Tuning) -> str:
+    """The page's polarity as `measure_light` decides it ("auto" resolved), for passes that work on a part.
+
+    A part of the page cannot decide it alone: in a small cell whose light falls off across it, the
+    shaded half is darker than the mean and the paper's median drops below it, which reads as chalk.
+    """
+    if polarity != constants.INK_AUTO:
+        return polarity
+    work, _ = halve_until(image, work_side, tuning.min_digit_height)
+    gray = channel_minimum(work) if work.ndim == 3 else work
+    small, _ = halve_until(gray, tuning.small_side, tuning.min_digit_height)
+    return constants.INK_DARK_ON_LIGHT if _ink_is_dark(small, tuning) else constants.INK_LIGHT_ON_DARK
 
 
 def _surface_floor(small_background: np.ndarray, dark_on_light: bool, tuning: Tuning) -> int:
