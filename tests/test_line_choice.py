@@ -53,3 +53,23 @@ def test_digits_over_a_doubted_mark_need_only_be_read_plausibly():
     assert reader_module._sureness_off_marks(read, [], 0, (34, 58)) == 0.62
     unsure = [_cut("1", (9, 0, 12, 34), 0.3)] + read[1:]
     assert reader_module._sureness_off_marks(unsure, [mark], 0, (34, 58)) < 0
+
+
+def test_the_pages_polarity_is_decided_once_and_only_when_a_line_pass_runs(monkeypatch):
+    import cv2
+    import numpy as np
+
+    from edge_runtime.segment import light
+
+    calls = []
+    decide = light.page_polarity
+    monkeypatch.setattr(light, "page_polarity", lambda *args: calls.append(1) or decide(*args))
+    reader = reader_module.DigitReader(options=reader_module.ReaderOptions(min_confidence=0))
+    tile = np.zeros((28, 28), np.uint8)
+    cv2.line(tile, (14, 5), (14, 22), 255, 3)
+    reader.read(tile)  # an MNIST tile gets no line pass
+    assert calls == []
+    cell = np.full((34, 60), 200, np.uint8)
+    cv2.putText(cell, "68", (12, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 60, 2, cv2.LINE_AA)
+    reader.read(cell)  # a cut-out cell: read whole at four ink floors, and its doubtful line again
+    assert calls == [1]
