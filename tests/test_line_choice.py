@@ -49,10 +49,28 @@ def test_digits_over_a_doubted_mark_need_only_be_read_plausibly():
     # Meza's `150`: the faint 1 was a mark the digit model doubted; the line model read it at 0.62.
     mark = (9, 11, 12, 9)
     read = [_cut("1", (9, 0, 12, 34), 0.62), _cut("5", (22, 0, 10, 34), 0.996), _cut("0", (33, 0, 10, 34), 0.996)]
-    assert reader_module._sureness_off_marks(read, [mark], 0, (34, 58)) == 0.996
-    assert reader_module._sureness_off_marks(read, [], 0, (34, 58)) == 0.62
+    off, on = reader_module._split_by_marks(read, [mark], 0, (34, 58))
+    assert [digit.label for digit in off] == ["5", "0"] and [digit.label for digit in on] == ["1"]
+    assert reader_module._sureness_off_marks(off, on) == 0.996
+    assert reader_module._sureness_off_marks(*reader_module._split_by_marks(read, [], 0, (34, 58))) == 0.62
     unsure = [_cut("1", (9, 0, 12, 34), 0.3)] + read[1:]
-    assert reader_module._sureness_off_marks(unsure, [mark], 0, (34, 58)) < 0
+    assert reader_module._sureness_off_marks(*reader_module._split_by_marks(unsure, [mark], 0, (34, 58))) < 0
+
+
+def test_a_line_reading_that_agrees_with_the_cuts_beside_a_mark_reads_the_mark_too():
+    # `1945`: the joined 19 was a mark; the cuts read 4 (0.992) and 5, the line model 1945, its 4 at 0.953.
+    mark = (184, 206, 122, 108)
+    cut = [_cut("4", (306, 194, 84, 116), 0.992), _cut("5", (384, 202, 80, 98), 1.0)]
+    read = [_cut("1", (183, 176, 72, 156), 0.66), _cut("9", (252, 176, 77, 156), 0.992),
+            _cut("4", (327, 176, 72, 156), 0.953), _cut("5", (397, 176, 85, 156), 0.996)]
+    off, on = reader_module._split_by_marks(read, [mark], 0, (480, 640))
+    assert reader_module._sureness_off_marks(off, on) < 0.992  # not surer than the cuts beside the mark ...
+    assert reader_module._agrees_beside_marks(off, on, cut)  # ... but it reads what they read there
+    misread = read[:2] + [_cut("9", (327, 176, 72, 156), 0.953), read[3]]
+    assert not reader_module._agrees_beside_marks(*reader_module._split_by_marks(misread, [mark], 0, (480, 640)), cut)
+    faint = [_cut("1", (183, 176, 72, 156), 0.3)] + read[1:]
+    assert not reader_module._agrees_beside_marks(*reader_module._split_by_marks(faint, [mark], 0, (480, 640)), cut)
+    assert not reader_module._agrees_beside_marks(*reader_module._split_by_marks(read, [], 0, (480, 640)), cut)
 
 
 def test_the_pages_polarity_is_decided_once_and_only_when_a_line_pass_runs(monkeypatch):
