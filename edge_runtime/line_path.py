@@ -107,6 +107,9 @@ the real photos' numbers, mostly Meza's 34-pixel logbook cells, read 17 -> 35 of
 polarity (`segment.light.page_polarity`), singles 139 -> 148 of 154; the other changes, the forms,
 synthetic seed 0 and the photos as they are: unchanged (seed 7: singles 1,019 -> 1,017)."""
 
+_SLOPE_MIN_SIDE = 4
+"""A region narrower or lower than this many pixels keeps one paper level."""
+
 _PAPER_SHARE = 0.6
 """The paper slope is fitted to the 60% of the region's pixels with the least ink (digits cover far less)."""
 
@@ -203,14 +206,15 @@ def _without_paper_slope(ink_levels: np.ndarray) -> np.ndarray:
     nearest paper (`_PAPER_SHARE`), so the ink does not pull it.
     """
     height, width = ink_levels.shape
-    small = cv2.resize(ink_levels, (max(2, min(width, 48)), max(2, min(height, 16))), interpolation=cv2.INTER_AREA)
+    if height < _SLOPE_MIN_SIDE or width < _SLOPE_MIN_SIDE:
+        return ink_levels  # a few pixels across hold no slope to speak of
+    small = cv2.resize(ink_levels, (min(width, 48), min(height, 16)), interpolation=cv2.INTER_AREA)
     design = _plane_design(*small.shape)
     values = small.ravel().astype(np.float64)
     paper = np.ones(values.size, bool)
     keep = int(_PAPER_SHARE * (values.size - 1))
     for _ in range(3):
-        chosen = design[:, paper]
-        coefficients = np.linalg.solve(chosen @ chosen.T, chosen @ values[paper])
+        coefficients = _plane_fit(design[:, paper], values[paper])
         residuals = values - coefficients @ design
         paper = residuals <= np.partition(residuals, keep)[keep]
     if abs(coefficients[1]) + abs(coefficients[2]) < PAPER_SLOPE:
@@ -218,6 +222,14 @@ def _without_paper_slope(ink_levels: np.ndarray) -> np.ndarray:
     slope = (coefficients[1] * ((np.arange(width) + 0.5) / width - 0.5))[np.newaxis, :] \
         + (coefficients[2] * ((np.arange(height) + 0.5) / height - 0.5))[:, np.newaxis]
     return np.clip(ink_levels - slope, 0, 255).astype(np.uint8)
+
+
+def _plane_fit(design: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Offset, slope across and slope down of the plane nearest `values` (least squares)."""
+    try:
+        return np.linalg.solve(design @ design.T, design @ values)
+    except np.linalg.LinAlgError:  # the paper pixels all lie in one row or column
+        return np.linalg.lstsq(design.T, values, rcond=None)[0]
 
 
 @functools.lru_cache(maxsize=64)

@@ -319,8 +319,10 @@ class DigitReader:
                              polarity: Callable[[], str]) -> ReadResult:
         """A cut-out cell is also read whole by the line model, which wins when its least certain digit
         is surer than the reading's (faint or touching digits a few pixels high often leave pieces
-        that cut badly, or none that passes as a digit)."""
-        if not self._is_cell(image):
+        that cut badly, or none that passes as a digit). An image lower or narrower than a digit
+        (`Tuning.min_digit_height`) holds none: the line model, which scales any ink to its strip, read
+        2 x 2 and 5 x 5 pixels of noise as `10`."""
+        if not self._is_cell(image) or min(image.shape[:2]) < self._preprocess_options.tuning.min_digit_height:
             return result
         from edge_runtime import line_path
 

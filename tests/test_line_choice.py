@@ -91,3 +91,12 @@ def test_the_pages_polarity_is_decided_once_and_only_when_a_line_pass_runs(monke
     cv2.putText(cell, "68", (12, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 60, 2, cv2.LINE_AA)
     reader.read(cell)  # a cut-out cell: read whole at four ink floors, and its doubtful line again
     assert calls == [1]
+
+
+def test_an_image_smaller_than_a_digit_gets_no_whole_cell_reading():
+    import numpy as np
+
+    reader = reader_module.DigitReader(options=reader_module.ReaderOptions(min_confidence=0))
+    for shape in ((2, 2), (5, 5), (4, 60), (34, 3)):
+        noise = np.random.default_rng(1).integers(0, 256, shape).astype(np.uint8)
+        assert reader.read(noise).status == "no digit found", shape  # the line model read 2x2 of noise as 10

@@ -135,6 +135,20 @@ def test_a_cell_in_even_light_keeps_one_paper_level():
     assert line_path._without_paper_slope(levels) is levels
 
 
+@pytest.mark.parametrize("shape, paper", [((2, 2), None), ((3, 50), None), ((16, 48), "one row"),
+                                          ((16, 48), "one column"), ((34, 60), None)])
+def test_any_region_gets_a_paper_slope_or_none_without_failing(shape, paper):
+    levels = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    if paper == "one row":  # ink everywhere but one row: the paper's pixels lie in a line
+        levels[:] = 255
+        levels[0] = 0
+    elif paper == "one column":
+        levels[:] = 255
+        levels[:, 0] = 0
+    flat = line_path._without_paper_slope(levels)
+    assert flat.shape == levels.shape and flat.dtype == np.uint8
+
+
 def test_the_line_passes_take_the_pages_polarity_not_the_cells_own():
     from edge_runtime import line_reader
     from edge_runtime.segment import light, tuning
