@@ -8,13 +8,11 @@ against the region's own paper, with long straight rules (a table's lines) taken
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 
 from edge_runtime import constants
-from edge_runtime.segment import boxes, crop as crop_module
+from edge_runtime.segment import boxes, crop as crop_module, light
 from edge_runtime.segment.components import Candidate
 from edge_runtime.segment.mask import straight_runs
 from edge_runtime.segment.tuning import Tuning
@@ -209,12 +207,12 @@ def _without_paper_slope(ink_levels: np.ndarray) -> np.ndarray:
     if height < _SLOPE_MIN_SIDE or width < _SLOPE_MIN_SIDE:
         return ink_levels  # a few pixels across hold no slope to speak of
     small = cv2.resize(ink_levels, (min(width, 48), min(height, 16)), interpolation=cv2.INTER_AREA)
-    design = _plane_design(*small.shape)
+    design = light.plane_design(*small.shape)
     values = small.ravel().astype(np.float64)
     paper = np.ones(values.size, bool)
     keep = int(_PAPER_SHARE * (values.size - 1))
     for _ in range(3):
-        coefficients = _plane_fit(design[:, paper], values[paper])
+        coefficients = light.fit_plane(design[:, paper], values[paper])
         residuals = values - coefficients @ design
         paper = residuals <= np.partition(residuals, keep)[keep]
     if abs(coefficients[1]) + abs(coefficients[2]) < PAPER_SLOPE:
@@ -222,22 +220,6 @@ def _without_paper_slope(ink_levels: np.ndarray) -> np.ndarray:
     slope = (coefficients[1] * ((np.arange(width) + 0.5) / width - 0.5))[np.newaxis, :] \
         + (coefficients[2] * ((np.arange(height) + 0.5) / height - 0.5))[:, np.newaxis]
     return np.clip(ink_levels - slope, 0, 255).astype(np.uint8)
-
-
-def _plane_fit(design: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Offset, slope across and slope down of the plane nearest `values` (least squares)."""
-    try:
-        return np.linalg.solve(design @ design.T, design @ values)
-    except np.linalg.LinAlgError:  # the paper pixels all lie in one row or column
-        return np.linalg.lstsq(design.T, values, rcond=None)[0]
-
-
-@functools.lru_cache(maxsize=64)
-def _plane_design(rows: int, columns: int) -> np.ndarray:
-    """(3, rows * columns): 1, x and y (each -0.5..0.5 across the region) of every pixel, row by row."""
-    across = np.tile((np.arange(columns) + 0.5) / columns - 0.5, rows)
-    down = np.repeat((np.arange(rows) + 0.5) / rows - 0.5, columns)
-    return np.stack([np.ones(rows * columns), across, down])
 
 
 def _counts(levels: np.ndarray) -> np.ndarray:

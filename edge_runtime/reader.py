@@ -697,7 +697,7 @@ def _agrees_beside_marks(off_marks: list[Digit], on_marks: list[Digit], cut: lis
     numbers 90 -> 91; the photos made harder: numbers 321 -> 322; the real photos as they are, seed 7,
     the forms, dates, large photos and printed labels unchanged.
     """
-    return (bool(on_marks) and min(digit.confidence for digit in on_marks) >= _MARK_READ
+    return (bool(on_marks) and _sureness_off_marks(off_marks, on_marks) >= 0
             and [digit.label for digit in off_marks] == [digit.label for digit in cut])
 
 

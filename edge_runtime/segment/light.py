@@ -17,7 +17,8 @@ import numpy as np
 from edge_runtime import constants
 from edge_runtime.segment.tuning import Tuning
 
-__all__ = ["Light", "as_gray", "channel_minimum", "halve_until", "luma", "measure_light", "page_polarity", "relative_ink"]
+__all__ = ["Light", "as_gray", "channel_minimum", "fit_plane", "halve_until", "luma", "measure_light", "page_polarity",
+           "plane_design", "relative_ink"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,21 +47,37 @@ class Light:
 
     @functools.cached_property
     def _plane(self) -> np.ndarray:
-        """Coefficients (offset, per column, per row; in `_PLANE_GRID` cells) of a plane fitted to the
-        paper's brightness; fitted once a page, when first asked for."""
+        """A plane fitted to the paper's brightness (see `fit_plane`) on a `_PLANE_GRID`-cell copy;
+        fitted once a page, when first asked for."""
         small = cv2.resize(self.background, (_PLANE_GRID, _PLANE_GRID), interpolation=cv2.INTER_AREA)
-        rows, columns = np.mgrid[0:_PLANE_GRID, 0:_PLANE_GRID]
-        design = np.column_stack([np.ones(small.size), columns.ravel(), rows.ravel()])
-        return np.linalg.lstsq(design, small.astype(np.float64).ravel(), rcond=None)[0]
+        return fit_plane(plane_design(_PLANE_GRID, _PLANE_GRID), small.astype(np.float64).ravel())
 
     def paper_on_plane(self, x: float, y: float) -> float:
         """The page's overall slope of light (a plane through the paper's brightness) at working pixel (x, y)."""
         height, width = self.background.shape
-        return float(self._plane @ [1.0, x * _PLANE_GRID / width - 0.5, y * _PLANE_GRID / height - 0.5])
+        return float(self._plane @ [1.0, x / width - 0.5, y / height - 0.5])
 
 
 _PLANE_GRID = 16
 """The background estimate is reduced to this many cells a side before a plane is fitted to it."""
+
+
+@functools.lru_cache(maxsize=64)
+def plane_design(rows: int, columns: int) -> np.ndarray:
+    """(3, rows * columns): 1, x and y of every pixel of a rows x columns array, row by row; x and y run
+    from -0.5 to 0.5 across it (pixel centres), so a plane's slopes are its change from side to side."""
+    across = np.tile((np.arange(columns) + 0.5) / columns - 0.5, rows)
+    down = np.repeat((np.arange(rows) + 0.5) / rows - 0.5, columns)
+    return np.stack([np.ones(rows * columns), across, down])
+
+
+def fit_plane(design: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Offset, slope across and slope down of the plane nearest `values` (least squares) at the points of
+    `design` (columns of `plane_design`)."""
+    try:
+        return np.linalg.solve(design @ design.T, design @ values)
+    except np.linalg.LinAlgError:  # the points all lie in one row or column
+        return np.linalg.lstsq(design.T, values, rcond=None)[0]
 
 
 def measure_light(image: np.ndarray, polarity: str, work_side: int, tuning: Tuning) -> Light:
