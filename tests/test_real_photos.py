@@ -104,6 +104,15 @@ def test_real_cells_and_crops(reader, name, digits):
     assert realworld.digits_of(reader.read(str(realworld.data_dir() / name)).digits) == digits
 
 
+@needs_set
+def test_a_cell_in_even_light_is_read_as_surely_as_before_its_paper_slope_was_measured():
+    # Its digits fill the lower rows of its line region: fitted to 60% of the pixels, their ink made a
+    # paper slope of 22 levels, the line reading fell to 0.82 and the cell vote capped the right 2200.
+    read = reader_module.DigitReader(options=reader_module.ReaderOptions(min_confidence=0.9)).read(
+        str(realworld.data_dir() / f"{MEZA}/2200_0.jpg"))
+    assert read.status == "ok" and read.digits == "2200"
+
+
 def _shaded(image: np.ndarray) -> np.ndarray:
     """Light falling to 55% across the photo, from right to left."""
     light = np.linspace(0.55, 1.0, image.shape[1], dtype=np.float32)[np.newaxis, :, np.newaxis]
@@ -117,8 +126,8 @@ def _washed_out(image: np.ndarray) -> np.ndarray:
 
 @needs_set
 @pytest.mark.parametrize("change, singles, numbers", [
-    # measured (scripts/robustness.py, bench/robustness.json): 148/154 and 35/55; 149 and 37; 150 and 36
-    ("shaded", 146, 32),
+    # measured (scripts/robustness.py, bench/robustness.json): 148/154 and 37/55; 149 and 37; 150 and 36
+    ("shaded", 146, 34),
     ("very-washed-out", 147, 35),
     ("double-size", 149, 33),
 ])
