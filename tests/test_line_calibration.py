@@ -36,7 +36,15 @@ def test_the_output_step_of_the_int8_line_model_is_its_quantization_scale():
 
 def test_the_int8_line_models_top_confidence_is_one_step_short_of_one():
     recognizer = line_reader.LineRecognizer()
+    recognizer.description = dataclasses.replace(recognizer.description, temperature=1.0)
     assert recognizer.top_confidence() == pytest.approx(1.0 - recognizer.output_step())
+
+
+def test_the_line_models_top_confidence_stays_under_one_at_any_temperature():
+    recognizer = line_reader.LineRecognizer()
+    for temperature in (0.8, 0.95, 1.0, 1.5):
+        recognizer.description = dataclasses.replace(recognizer.description, temperature=temperature)
+        assert 0.5 < recognizer.top_confidence() < 1.0
 
 
 def test_a_line_reading_at_the_line_models_top_confidence_is_surer_than_any_cut():

@@ -104,6 +104,25 @@ def test_training_lines_only_add_noise_to_the_test_distribution():
     assert changed <= {"noise_probability"}
 
 
+def test_lead_ins_go_down_left_from_the_top_of_a_one_and_nowhere_else():
+    from trainer import augment
+
+    stem = np.zeros((28, 28), np.uint8)
+    stem[4:24, 13:15] = 255  # a plain upright 1
+    images = np.stack([stem, stem, stem])
+    labels = np.array([1, 7, 1])
+    led = augment.add_lead_ins(images, labels, np.random.default_rng(0), probability=1.0)
+    added = (led[0] > 96) & ~(stem > 96)
+    rows, columns = np.nonzero(added)
+    assert len(rows) >= 8  # a stroke, not a speck
+    assert columns.max() < 13 and rows.min() >= 4  # left of the stem, starting at its top
+    assert rows.max() - 4 >= 0.4 * 20 * np.sin(np.radians(35)) - 1  # reaches well down the digit
+    np.testing.assert_array_equal(led[1], stem)  # a 7 is left alone
+    np.testing.assert_array_equal(images[0], stem)  # the input is not changed in place
+    unchanged = augment.add_lead_ins(images, labels, np.random.default_rng(0), probability=0.0)
+    np.testing.assert_array_equal(unchanged, images)
+
+
 def test_sequence_accuracy_and_character_error_rate():
     from trainer import lines_train
 

@@ -41,6 +41,11 @@ _THICKEN = np.ones((2, 2), np.uint8)
 # Thinning along one axis only: a 2x2 erosion wipes out most of a thin MNIST stroke.
 _THIN = (np.ones((1, 2), np.uint8), np.ones((2, 1), np.uint8))
 
+LEAD_IN_LENGTH = (0.4, 0.85)
+"""Length of a 1's lead-in, as a share of the digit's height."""
+LEAD_IN_ANGLE = (35.0, 65.0)
+"""Its angle below the horizontal, in degrees."""
+
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, options: AugmentOptions,
                   labels: np.ndarray | None = None) -> np.ndarray:
@@ -110,4 +115,29 @@ def add_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
             angle = np.radians(rng.uniform(20, 50))  # down and to the left of the top
             end = (round(x - length * np.cos(angle)), round(top + length * np.sin(angle)))
             cv2.line(image, (x, top), end, 255, thickness, cv2.LINE_AA)
+    return output
+
+
+def add_lead_ins(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, probability: float) -> np.ndarray:
+    """Gives some 1s a long lead-in stroke, from the top of the stem down to the left.
+
+    Many writers start a 1 near the baseline and run up into the stem, so the lead-in is half to most
+    of the digit's height, not the short flag of `add_styles`. MNIST has few such 1s, and the line
+    model read them as `11` or `4` in logbook cells (`1100` as `11100`).
+    """
+    output = images.copy()
+    for index in np.flatnonzero((labels == 1) & (rng.random(len(images)) < probability)):
+        image = output[index]
+        rows = np.flatnonzero(image.max(axis=1) > 96)
+        if len(rows) < 8:
+            continue
+        top, height = int(rows[0]), int(rows[-1] - rows[0] + 1)
+        columns = np.flatnonzero(image[top] > 96)
+        x = int(columns.mean()) if len(columns) else image.shape[1] // 2
+        # As thick as the stem: half the inked width of the digit's middle row.
+        thickness = int(np.clip(np.count_nonzero(image[top + height // 2] > 96) // 2, 1, 3))
+        length = height * rng.uniform(*LEAD_IN_LENGTH)
+        angle = np.radians(rng.uniform(*LEAD_IN_ANGLE))
+        end = (round(x - length * np.cos(angle)), round(top + length * np.sin(angle)))
+        cv2.line(image, (x, top), end, 255, thickness, cv2.LINE_AA)
     return output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from edge_runtime import files
@@ -70,7 +72,9 @@ def write_line_report(result, mnist, planned_epochs: int | None = None) -> dict:
     reads = lines_train.decode_batch(probabilities)
     metrics = {"task": "line", **line_metrics(test.texts, reads), **outcome, "test_measured": True,
                "test_set": {"lines": len(test.texts), "seed": lines_train.TEST_SEED, "source": "MNIST test digits",
-                            "lengths": "1-12, equally often", "strip": list(test.strips.shape[1:])}}
+                            "lengths": "1-12, equally often", "strip": list(test.strips.shape[1:])},
+               "training_lines": {**dataclasses.asdict(lines_train.TRAINING_OPTIONS),
+                                  "lead_in_probability": lines_train.LEAD_IN_PROBABILITY}}
     files.write_json(run_dir / "metrics.json", metrics)
     report.save_figure(report.plot_learning_curves(result.history, result.best_epoch), run_dir / "learning_curves.png")
     confidences = probabilities.max(axis=2).min(axis=1)

@@ -1,0 +1,89 @@
+"""Compares line models side by side on the real photos: as they are, at the CLI's default, and made harder.
+
+A line model is chosen by what it reads in `../shared/realworld`, not by the synthetic line test set
+alone. One number per model hides too much: the reader's rules were tuned around the packaged model
+on the tuning part, so any other model starts a little behind there. The photos made harder
+(`scripts/robustness.py`) and the CLI's default `--min-confidence` show whether a model reads better
+beyond the exact pixels the rules were tuned on. Nothing is copied: the photos are read where they lie.
+
+Usage:
+    python scripts/compare_line_models.py --model packaged=edge_runtime/models/digitkit_line_int8.tflite \\
+        --model other=runs/train/line-model-seed1/model_int8.tflite --json bench/line_models.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+import machine  # noqa: E402
+import realworld  # noqa: E402
+import robustness  # noqa: E402
+
+
+def _named_model(text: str) -> tuple[str, pathlib.Path]:
+    name, separator, path = text.partition("=")
+    if not separator or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a model as NAME=PATH")
+    if not pathlib.Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"{path}: no such line model file")
+    return name, pathlib.Path(path)
+
+
+def measure(model: pathlib.Path, items: list) -> dict:
+    """Right reads at `--min-confidence 0`, accepted right and wrong at the CLI's default, and the ten changes."""
+    from edge_runtime import constants, imageio, reader as reader_module
+
+    def reader_at(min_confidence: float):
+        return reader_module.DigitReader(options=reader_module.ReaderOptions(
+            min_confidence=min_confidence, line_model=str(model)))
+
+    everything, at_default = reader_at(0.0), reader_at(constants.CLI_MIN_CONFIDENCE)
+    counts = collections.Counter()
+    for item in items:
+        image = imageio.load_image(str(item.path))
+        right = realworld.is_right(item, everything.read(image))
+        result = at_default.read(image)
+        accepted = result.status == constants.STATUS_OK
+        for part in (item.part, "whole"):
+            counts[f"{part} {item.kind} right"] += right
+            counts[f"{part} {item.kind} accepted right at default"] += accepted and realworld.is_right(item, result)
+            counts[f"{part} {item.kind} accepted wrong at default"] += accepted and not realworld.is_right(item, result)
+    changed = {}
+    for name, change in robustness.CHANGES.items():
+        right, _, no_digit = robustness.read_changed(everything, items, change)
+        changed[name] = {"singles": right[("whole", "single")], "numbers": right[("whole", "multi")],
+                         "no_digit_found": no_digit}
+    return {"model": str(model), "real": dict(sorted(counts.items())), "changed": changed,
+            "changed_total": {key: sum(figures[key] for figures in changed.values())
+                              for key in ("singles", "numbers", "no_digit_found")}}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=_named_model, action="append", required=True,
+                        help="NAME=PATH of an int8 line model; give it once per model")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args(argv)
+    items = realworld.load("whole")
+    figures = {"cpu": machine.cpu_name(), "date": time.strftime("%Y-%m-%d"), "images": len(items), "models": {}}
+    for name, path in args.model:
+        figures["models"][name] = measure(path, items)
+        real, total = figures["models"][name]["real"], figures["models"][name]["changed_total"]
+        print(f"{name}: singles {real.get('whole single right', 0)}, numbers {real.get('whole multi right', 0)}; "
+              f"at the default, numbers {real.get('whole multi accepted right at default', 0)} right and "
+              f"{real.get('whole multi accepted wrong at default', 0)} wrong; made harder: singles "
+              f"{total['singles']}, numbers {total['numbers']}", flush=True)
+    if args.json:
+        machine.write_result(args.json, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
