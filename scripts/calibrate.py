@@ -80,8 +80,8 @@ def expected_calibration_error(logits, labels, temperature, bins: int = 10) -> f
     return float(error)
 
 
-def fit_temperature(logits, labels) -> float:
-    return float(min(TEMPERATURES, key=lambda value: nll(logits, labels, value)))
+def fit_temperature(logits, labels, temperatures=TEMPERATURES) -> float:
+    return float(min(temperatures, key=lambda value: nll(logits, labels, value)))
 
 
 def risk_coverage(reader, items, thresholds=THRESHOLDS) -> list[dict]:
@@ -111,11 +111,12 @@ def write_temperature(model_path: pathlib.Path, temperature: float) -> None:
     files.write_bytes(model_path, export_metadata.embed_description(model_bytes, calibrated))
 
 
-def fitted(reader, floor: float = 1e-12) -> tuple[float, dict]:
-    """Fits T on the tuning part's digits and measures NLL and ECE before and after on both parts."""
+def fitted(reader, floor: float = 1e-12, temperatures=TEMPERATURES) -> tuple[float, dict]:
+    """Fits T (one of `temperatures`) on the tuning part's digits and measures NLL and ECE before and
+    after on both parts."""
     tuning_logits, tuning_labels = labelled_digits(reader, realworld.load("tuning"), floor)
     measuring_logits, measuring_labels = labelled_digits(reader, realworld.load("measuring"), floor)
-    temperature = fit_temperature(tuning_logits, tuning_labels)
+    temperature = fit_temperature(tuning_logits, tuning_labels, temperatures)
     figures = {"temperature": temperature, "tuning_digits": len(tuning_labels),
                "measuring_digits": len(measuring_labels)}
     for name, logits, labels in (("tuning", tuning_logits, tuning_labels),
@@ -136,6 +137,17 @@ def report(figures: dict, json_path: str | None) -> int:
     return 0
 
 
+def line_temperatures(output_step: float) -> list[float]:
+    """The temperatures a line model's fit may choose: none under 1 for a quantized output.
+
+    An int8 softmax cannot say more than its top step (255/256): a T under 1 cannot make a saturated
+    column surer, and with its zeros floored at half a step it makes it less sure (0.986 at T 0.95,
+    where the eighth session's model was fitted), so that no line reading could pass
+    `--min-confidence 0.99`.
+    """
+    return [float(value) for value in TEMPERATURES if value >= 1.0 or not output_step]
+
+
 def calibrate_line(args) -> int:
     """Fits and reports (and with --write stores) the line model's temperature."""
     from edge_runtime import line_reader
@@ -154,7 +166,7 @@ def calibrate_line(args) -> int:
     # An int8 output's zero means "under one quantization step", not "impossible": without a floor,
     # one confident mistake's log(0) would decide the fit alone.
     floor = uncalibrated.line_recognizer.output_step() / 2
-    temperature, fit = fitted(uncalibrated, floor)
+    temperature, fit = fitted(uncalibrated, floor, line_temperatures(uncalibrated.line_recognizer.output_step()))
     figures = {"model": str(model_path), "kind": "line", "previous_temperature": base, **fit}
     if args.write:
         write_temperature(model_path, temperature)

@@ -6,15 +6,20 @@ on the tuning part, so any other model starts a little behind there. The photos 
 (`scripts/robustness.py`) and the CLI's default `--min-confidence` show whether a model reads better
 beyond the exact pixels the rules were tuned on. Nothing is copied: the photos are read where they lie.
 
+The realistic synthetic sets (`scripts/make_realistic_set.py`; `--realistic FOLDER`, once per set)
+are read too where given: issue 8's and issue 9's targets are set on them.
+
 Usage:
     python scripts/compare_line_models.py --model packaged=edge_runtime/models/digitkit_line_int8.tflite \\
         --model other=runs/train/line-model-seed1/model_int8.tflite --json bench/line_models.json
+    ... --realistic /tmp/digitkit-realistic --realistic /tmp/realistic-seed7
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import csv
 import pathlib
 import sys
 import time
@@ -65,21 +70,46 @@ def measure(model: pathlib.Path, items: list) -> dict:
                               for key in ("singles", "numbers", "no_digit_found")}}
 
 
+def measure_realistic(model: pathlib.Path, folder: pathlib.Path) -> dict:
+    """Exact reads of a realistic synthetic set (its labels.csv): singles and numbers, `--min-confidence 0`."""
+    from edge_runtime import imageio, reader as reader_module
+
+    reader = reader_module.DigitReader(options=reader_module.ReaderOptions(line_model=str(model)))
+    with (folder / "labels.csv").open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    counts = collections.Counter()
+    for row in rows:
+        result = reader.read(imageio.load_image(str(folder / row["path"])), source=row["path"])
+        kind = "numbers" if row["kind"] == "multi_digit" else "singles"
+        counts[kind] += realworld.digits_of(result.digits) == row["label"]
+        counts[f"{kind} total"] += 1
+    return dict(sorted(counts.items()))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=_named_model, action="append", required=True,
                         help="NAME=PATH of an int8 line model; give it once per model")
+    parser.add_argument("--realistic", type=pathlib.Path, action="append", default=[],
+                        help="a realistic synthetic set's folder (with labels.csv); give it once per set")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
+    for folder in args.realistic:
+        if not (folder / "labels.csv").is_file():
+            parser.error(f"--realistic {folder}: no labels.csv there (make one with scripts/make_realistic_set.py)")
     items = realworld.load("whole")
     figures = {"cpu": machine.cpu_name(), "date": time.strftime("%Y-%m-%d"), "images": len(items), "models": {}}
     for name, path in args.model:
         figures["models"][name] = measure(path, items)
+        figures["models"][name]["realistic"] = {str(folder): measure_realistic(path, folder)
+                                                for folder in args.realistic}
         real, total = figures["models"][name]["real"], figures["models"][name]["changed_total"]
         print(f"{name}: singles {real.get('whole single right', 0)}, numbers {real.get('whole multi right', 0)}; "
               f"at the default, numbers {real.get('whole multi accepted right at default', 0)} right and "
               f"{real.get('whole multi accepted wrong at default', 0)} wrong; made harder: singles "
-              f"{total['singles']}, numbers {total['numbers']}", flush=True)
+              f"{total['singles']}, numbers {total['numbers']}; realistic: "
+              + "; ".join(f"{counts.get('singles', 0)} and {counts.get('numbers', 0)}"
+                          for counts in figures["models"][name]["realistic"].values()), flush=True)
     if args.json:
         machine.write_result(args.json, figures)
     return 0

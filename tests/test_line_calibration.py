@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import pathlib
+import sys
 
 import cv2
 import numpy as np
@@ -54,3 +56,15 @@ def test_a_line_reading_at_the_line_models_top_confidence_is_surer_than_any_cut(
     top = reader.line_recognizer.top_confidence()
     assert reader._surer(top, 0.999)  # the line model cannot say more than its top step
     assert not reader._surer(0.9, 0.95) and reader._surer(0.96, 0.95)
+
+
+def test_the_fit_never_sharpens_an_int8_line_model():
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
+    import calibrate
+
+    recognizer = line_reader.LineRecognizer()
+    assert min(calibrate.line_temperatures(recognizer.output_step())) == 1.0
+    assert min(calibrate.line_temperatures(0.0)) < 1.0  # a float output can be sharpened
+    sharpened = dataclasses.replace(recognizer.description, temperature=0.95)
+    recognizer.description = sharpened
+    assert recognizer.top_confidence() < 0.99  # why: the floored zeros take the top below 0.99

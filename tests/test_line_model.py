@@ -170,6 +170,12 @@ def test_line_training_writes_a_complete_run_folder(tiny_line_run):
     assert metrics["task"] == "line" and metrics["complete"] and metrics["test_lines"] == 48
     assert 0 <= metrics["test_sequence_accuracy"] <= 1 and metrics["test_character_error_rate"] >= 0
     assert json.loads((tiny_line_run / "config.json").read_text())["task"] == "line"
+    # The training lines' distribution is not in TrainConfig: the run records it beside the model.
+    from trainer import lines_train
+
+    recorded = metrics["training_lines"]
+    assert recorded["noise_probability"] == lines_train.TRAINING_OPTIONS.noise_probability
+    assert recorded["lead_in_probability"] == lines_train.LEAD_IN_PROBABILITY
 
 
 @pytest.fixture(scope="module")
