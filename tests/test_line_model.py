@@ -123,6 +123,20 @@ def test_lead_ins_go_down_left_from_the_top_of_a_one_and_nowhere_else():
     np.testing.assert_array_equal(unchanged, images)
 
 
+def test_lead_in_share_is_a_line_option_checked_like_the_others():
+    from click.testing import CliRunner
+
+    from trainer import cli, config
+
+    assert config.from_profile("default", task="line", lead_in_share=0.3).lead_in_share == 0.3
+    with pytest.raises(ValueError, match="line task only"):
+        config.from_profile("default", task="digit", lead_in_share=0.3)
+    with pytest.raises(ValueError, match=r"lead_in_share=1.5: must be in \[0, 1\]"):
+        config.from_profile("default", task="line", lead_in_share=1.5)
+    refused = CliRunner().invoke(cli.main, ["--lead-in-share", "0.3"])  # the digit task
+    assert refused.exit_code == 2 and "--lead-in-share 0.3" in refused.output and "line task only" in refused.output
+
+
 def test_sequence_accuracy_and_character_error_rate():
     from trainer import lines_train
 
@@ -173,9 +187,8 @@ def test_line_training_writes_a_complete_run_folder(tiny_line_run):
     # The training lines' distribution is not in TrainConfig: the run records it beside the model.
     from trainer import lines_train
 
-    recorded = metrics["training_lines"]
-    assert recorded["noise_probability"] == lines_train.TRAINING_OPTIONS.noise_probability
-    assert recorded["lead_in_probability"] == lines_train.LEAD_IN_PROBABILITY
+    assert metrics["training_lines"]["noise_probability"] == lines_train.TRAINING_OPTIONS.noise_probability
+    assert json.loads((tiny_line_run / "config.json").read_text())["lead_in_share"] == 0.0
 
 
 @pytest.fixture(scope="module")

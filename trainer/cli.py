@@ -42,8 +42,12 @@ from trainer import config as config_module
               help="digit: the single-digit CNN; line: the CTC line model that reads a strip of digits "
               "(synthetic lines of MNIST digits drawn on the fly; --quick about a minute; --no-augment and "
               "--stem apply to the digit task only).")
+@click.option("--lead-in-share", type=click.FloatRange(0, 1),
+              help="Line task: share of the training 1s given a long lead-in stroke, as many writers start a 1 "
+              "(default 0; see README, \"The line reader\").")
 def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_path, validation_fraction, stem,
-         finetune_data=None, finetune_from=None, finetune_val=None, task="digit", strategy="default"):
+         finetune_data=None, finetune_from=None, finetune_val=None, task="digit", strategy="default",
+         lead_in_share=None):
     """Train the digit CNN on MNIST and write a new run folder with model, metrics and plots.
 
     \b
@@ -66,7 +70,8 @@ def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_pat
         config = config_module.from_profile(
             "quick" if quick else "default", epochs=epochs, batch_size=batch_size, out=out, name=name, seed=seed,
             augment=False if no_augment else None, limit=limit, data=data_path,
-            validation_fraction=validation_fraction, stem=stem, task=task, strategy=strategy)
+            validation_fraction=validation_fraction, stem=stem, task=task, strategy=strategy,
+            lead_in_share=lead_in_share)
     except ValueError as error:
         raise click.UsageError(_as_option(str(error))) from error
     try:  # Imported after parsing, so --help never loads TensorFlow.

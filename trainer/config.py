@@ -39,6 +39,8 @@ class TrainConfig:
             trainer/lines_train.py); a line run takes its defaults from LINE_PROFILES.
         steps_per_epoch: Batches per epoch for the line task, whose lines are drawn on the fly
             (None: one pass over the training set, the digit task).
+        lead_in_share: Line task only: share of the training digits' 1s given a long lead-in stroke
+            (`augment.add_lead_ins`; 0: none, the packaged line model; see `lines_train`).
     """
 
     epochs: int = 12
@@ -61,6 +63,7 @@ class TrainConfig:
     task: str = "digit"
     strategy: str = "default"
     steps_per_epoch: int | None = None
+    lead_in_share: float = 0.0
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "patience": self.patience}
@@ -87,6 +90,10 @@ class TrainConfig:
             raise ValueError(f"task={self.task!r}: choose one of {', '.join(TASKS)}")
         if self.task == "line" and (self.steps_per_epoch is None or self.steps_per_epoch < 1):
             raise ValueError(f"steps_per_epoch={self.steps_per_epoch}: the line task needs at least 1")
+        if not 0.0 <= self.lead_in_share <= 1.0:
+            raise ValueError(f"lead_in_share={self.lead_in_share}: must be in [0, 1]")
+        if self.lead_in_share and self.task != "line":
+            raise ValueError(f"lead_in_share={self.lead_in_share}: applies to the line task only (--task line)")
         if not 0 <= self.seed < 2**32:  # NumPy's legacy seeding, which Keras calls, takes 32 bits.
             raise ValueError(f"seed={self.seed}: must be in [0, 2**32)")
         if self.name is not None:

@@ -73,8 +73,7 @@ def write_line_report(result, mnist, planned_epochs: int | None = None) -> dict:
     metrics = {"task": "line", **line_metrics(test.texts, reads), **outcome, "test_measured": True,
                "test_set": {"lines": len(test.texts), "seed": lines_train.TEST_SEED, "source": "MNIST test digits",
                             "lengths": "1-12, equally often", "strip": list(test.strips.shape[1:])},
-               "training_lines": {**dataclasses.asdict(lines_train.TRAINING_OPTIONS),
-                                  "lead_in_probability": lines_train.LEAD_IN_PROBABILITY}}
+               "training_lines": dataclasses.asdict(lines_train.TRAINING_OPTIONS)}
     files.write_json(run_dir / "metrics.json", metrics)
     report.save_figure(report.plot_learning_curves(result.history, result.best_epoch), run_dir / "learning_curves.png")
     confidences = probabilities.max(axis=2).min(axis=1)
