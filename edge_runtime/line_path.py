@@ -221,8 +221,8 @@ def _without_paper_slope(ink_levels: np.ndarray) -> np.ndarray:
         paper = residuals <= np.partition(residuals, keep)[keep]
     if abs(coefficients[1]) + abs(coefficients[2]) < PAPER_SLOPE:
         return ink_levels
-    slope = (coefficients[1] * ((np.arange(width) + 0.5) / width - 0.5))[np.newaxis, :] \
-        + (coefficients[2] * ((np.arange(height) + 0.5) / height - 0.5))[:, np.newaxis]
+    slope = coefficients[1] * light.centred_axis(width)[np.newaxis, :] \
+        + coefficients[2] * light.centred_axis(height)[:, np.newaxis]
     return np.clip(ink_levels - slope, 0, 255).astype(np.uint8)
 
 

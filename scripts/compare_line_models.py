@@ -55,11 +55,11 @@ def measure(model: pathlib.Path, items: list) -> dict:
         image = imageio.load_image(str(item.path))
         right = realworld.is_right(item, everything.read(image))
         result = at_default.read(image)
-        accepted = result.status == constants.STATUS_OK
+        accepted, right_at_default = result.status == constants.STATUS_OK, realworld.is_right(item, result)
         for part in (item.part, "whole"):
             counts[f"{part} {item.kind} right"] += right
-            counts[f"{part} {item.kind} accepted right at default"] += accepted and realworld.is_right(item, result)
-            counts[f"{part} {item.kind} accepted wrong at default"] += accepted and not realworld.is_right(item, result)
+            counts[f"{part} {item.kind} accepted right at default"] += accepted and right_at_default
+            counts[f"{part} {item.kind} accepted wrong at default"] += accepted and not right_at_default
     changed = {}
     for name, change in robustness.CHANGES.items():
         right, _, no_digit = robustness.read_changed(everything, items, change)

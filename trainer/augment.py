@@ -94,14 +94,14 @@ def add_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
     chosen = rng.random(len(images)) < probability
     for index in np.flatnonzero(chosen & ((labels == 7) | (labels == 1))):
         image = output[index]
-        rows = np.flatnonzero(image.max(axis=1) > 96)
-        if len(rows) < 8:
+        inked = _inked_rows(image)
+        if inked is None:
             continue
-        top, height = int(rows[0]), int(rows[-1] - rows[0] + 1)
+        top, height = inked
         thickness = int(rng.integers(1, 3))
         if labels[index] == 7:
             row = top + int(height * rng.uniform(0.45, 0.6))
-            columns = np.flatnonzero(image[row] > 96)
+            columns = np.flatnonzero(image[row] > _INK)
             if len(columns) == 0:
                 continue
             centre, reach = float(columns.mean()), height * rng.uniform(0.18, 0.3)
@@ -109,12 +109,7 @@ def add_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
             cv2.line(image, (round(centre - reach), round(row + tilt)), (round(centre + reach), round(row - tilt)),
                      255, thickness, cv2.LINE_AA)
         else:
-            columns = np.flatnonzero(image[top] > 96)
-            x = int(columns.mean()) if len(columns) else int(image.shape[1] / 2)
-            length = height * rng.uniform(0.2, 0.4)
-            angle = np.radians(rng.uniform(20, 50))  # down and to the left of the top
-            end = (round(x - length * np.cos(angle)), round(top + length * np.sin(angle)))
-            cv2.line(image, (x, top), end, 255, thickness, cv2.LINE_AA)
+            _stroke_down_left(image, top, height * rng.uniform(0.2, 0.4), rng.uniform(20, 50), thickness)
     return output
 
 
@@ -128,16 +123,33 @@ def add_lead_ins(images: np.ndarray, labels: np.ndarray, rng: np.random.Generato
     output = images.copy()
     for index in np.flatnonzero((labels == 1) & (rng.random(len(images)) < probability)):
         image = output[index]
-        rows = np.flatnonzero(image.max(axis=1) > 96)
-        if len(rows) < 8:
+        inked = _inked_rows(image)
+        if inked is None:
             continue
-        top, height = int(rows[0]), int(rows[-1] - rows[0] + 1)
-        columns = np.flatnonzero(image[top] > 96)
-        x = int(columns.mean()) if len(columns) else image.shape[1] // 2
+        top, height = inked
         # As thick as the stem: half the inked width of the digit's middle row.
-        thickness = int(np.clip(np.count_nonzero(image[top + height // 2] > 96) // 2, 1, 3))
-        length = height * rng.uniform(*LEAD_IN_LENGTH)
-        angle = np.radians(rng.uniform(*LEAD_IN_ANGLE))
-        end = (round(x - length * np.cos(angle)), round(top + length * np.sin(angle)))
-        cv2.line(image, (x, top), end, 255, thickness, cv2.LINE_AA)
+        thickness = int(np.clip(np.count_nonzero(image[top + height // 2] > _INK) // 2, 1, 3))
+        _stroke_down_left(image, top, height * rng.uniform(*LEAD_IN_LENGTH), rng.uniform(*LEAD_IN_ANGLE), thickness)
     return output
+
+
+_INK = 96
+"""A tile's pixels above this level are ink, for finding where to add a stroke."""
+
+
+def _inked_rows(image: np.ndarray) -> tuple[int, int] | None:
+    """The first inked row of a digit tile and the ink's height; None when under 8 rows hold ink."""
+    rows = np.flatnonzero(image.max(axis=1) > _INK)
+    if len(rows) < 8:
+        return None
+    return int(rows[0]), int(rows[-1] - rows[0] + 1)
+
+
+def _stroke_down_left(image: np.ndarray, top: int, length: float, degrees: float, thickness: int) -> None:
+    """Draws, in place, a stroke from the middle of row `top`'s ink down to the left, `degrees` below the
+    horizontal (a 1's flag or lead-in)."""
+    columns = np.flatnonzero(image[top] > _INK)
+    x = int(columns.mean()) if len(columns) else image.shape[1] // 2
+    angle = np.radians(degrees)
+    end = (round(x - length * np.cos(angle)), round(top + length * np.sin(angle)))
+    cv2.line(image, (x, top), end, 255, thickness, cv2.LINE_AA)

@@ -17,8 +17,8 @@ import numpy as np
 from edge_runtime import constants
 from edge_runtime.segment.tuning import Tuning
 
-__all__ = ["Light", "as_gray", "channel_minimum", "fit_plane", "halve_until", "luma", "measure_light", "page_polarity",
-           "plane_design", "relative_ink"]
+__all__ = ["Light", "as_gray", "centred_axis", "channel_minimum", "fit_plane", "halve_until", "luma", "measure_light",
+           "page_polarity", "plane_design", "relative_ink"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -66,9 +66,13 @@ _PLANE_GRID = 16
 def plane_design(rows: int, columns: int) -> np.ndarray:
     """(3, rows * columns): 1, x and y of every pixel of a rows x columns array, row by row; x and y run
     from -0.5 to 0.5 across it (pixel centres), so a plane's slopes are its change from side to side."""
-    across = np.tile((np.arange(columns) + 0.5) / columns - 0.5, rows)
-    down = np.repeat((np.arange(rows) + 0.5) / rows - 0.5, columns)
+    across, down = np.tile(centred_axis(columns), rows), np.repeat(centred_axis(rows), columns)
     return np.stack([np.ones(rows * columns), across, down])
+
+
+def centred_axis(size: int) -> np.ndarray:
+    """Pixel centres of `size` pixels along one axis, from -0.5 to 0.5 across it (a plane's x or y)."""
+    return (np.arange(size) + 0.5) / size - 0.5
 
 
 def fit_plane(design: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -89,8 +93,7 @@ def measure_light(image: np.ndarray, polarity: str, work_side: int, tuning: Tuni
         work_side: The copy is halved until its longer side is below twice this.
         tuning: Thresholds and sizes.
     """
-    work, scale = halve_until(image, work_side, tuning.min_digit_height)
-    gray = channel_minimum(work) if work.ndim == 3 else work
+    work, scale, gray = _working_gray(image, work_side, tuning)
     dark_on_light, small_background = _polarity_and_background(gray, polarity, tuning)
     if not dark_on_light and work.ndim == 3:
         # Chalk can be coloured: luma sees the yellow chalk that the darkest channel loses.
@@ -113,10 +116,19 @@ def page_polarity(image: np.ndarray, polarity: str, work_side: int, tuning: Tuni
     """
     if polarity != constants.INK_AUTO:
         return polarity
-    work, _ = halve_until(image, work_side, tuning.min_digit_height)
-    gray = channel_minimum(work) if work.ndim == 3 else work
-    small, _ = halve_until(gray, tuning.small_side, tuning.min_digit_height)
-    return constants.INK_DARK_ON_LIGHT if _ink_is_dark(small, tuning) else constants.INK_LIGHT_ON_DARK
+    _, _, gray = _working_gray(image, work_side, tuning)
+    return constants.INK_DARK_ON_LIGHT if _ink_is_dark(_small(gray, tuning), tuning) else constants.INK_LIGHT_ON_DARK
+
+
+def _working_gray(image: np.ndarray, work_side: int, tuning: Tuning) -> tuple[np.ndarray, int, np.ndarray]:
+    """The working copy (see `halve_until`), its scale, and its gray: the darkest channel of a BGR copy."""
+    work, scale = halve_until(image, work_side, tuning.min_digit_height)
+    return work, scale, channel_minimum(work) if work.ndim == 3 else work
+
+
+def _small(gray: np.ndarray, tuning: Tuning) -> np.ndarray:
+    """The copy, reduced about four times more, on which polarity and background are decided."""
+    return halve_until(gray, tuning.small_side, tuning.min_digit_height)[0]
 
 
 def _surface_floor(small_background: np.ndarray, dark_on_light: bool, tuning: Tuning) -> int:
@@ -180,7 +192,7 @@ def _polarity_and_background(gray: np.ndarray, polarity: str, tuning: Tuning) ->
     so strokes up to that width vanish into the background estimate while shadows and page edges,
     which are wider, stay in it.
     """
-    small, _ = halve_until(gray, tuning.small_side, tuning.min_digit_height)
+    small = _small(gray, tuning)
     side = max(3, int(tuning.background_kernel_fraction * min(small.shape)) | 1)
     if polarity == constants.INK_AUTO:
         dark_on_light = _ink_is_dark(small, tuning)
