@@ -100,3 +100,14 @@ def test_an_image_smaller_than_a_digit_gets_no_whole_cell_reading():
     for shape in ((2, 2), (5, 5), (4, 60), (34, 3)):
         noise = np.random.default_rng(1).integers(0, 256, shape).astype(np.uint8)
         assert reader.read(noise).status == "no digit found", shape  # the line model read 2x2 of noise as 10
+
+
+def test_digits_over_a_surely_non_digit_piece_must_be_read_surely():
+    # A wide piece the digit model was sure is no digit: touching digits, or a printed letter (`Room`'s m).
+    mark = (40, 0, 50, 40)
+    beside = _cut("4", (0, 0, 30, 40), 0.6)  # beside the mark: not this check's concern
+    sure = [beside, _cut("0", (40, 0, 25, 40), 0.95), _cut("0", (65, 0, 25, 40), 0.92)]
+    assert reader_module._sure_over_sure_marks(sure, [mark], 0, (40, 100))
+    unsure = sure[:2] + [_cut("1", (65, 0, 25, 40), 0.7)]
+    assert not reader_module._sure_over_sure_marks(unsure, [mark], 0, (40, 100))
+    assert reader_module._sure_over_sure_marks(unsure, [], 0, (40, 100))

@@ -110,3 +110,41 @@ def test_the_packaged_reader_keeps_its_accuracy_on_the_realistic_set(generator, 
         right[kind] += result.status == "ok" and "".join(c for c in result.digits if c.isdigit()) == row["label"]
     assert right["single"] / total["single"] >= FLOOR_SINGLE
     assert right["multi"] / total["multi"] >= FLOOR_MULTI
+
+
+def _one_image(generator, seed: int, kind: str, index: int):
+    """Image `index` of `kind` in the set `seed`, exactly as `generate_set` makes it, and its label."""
+    import numpy as np
+
+    from edge_runtime import imageio
+
+    kind_index = generator.KINDS.index(kind)
+    rng = np.random.default_rng([seed, kind_index, index])
+    label = generator.random_number(rng)
+    image, quality = generator.KIND_MAKERS[kind](rng, generator.load_assets(), label, generator.choose_canvas(rng))
+    return imageio.decode_image(generator.encode_jpeg(image, quality), f"{kind}/{index:04d}.jpg"), label
+
+
+@pytest.mark.parametrize("seed, index", [(22, 16), (26, 84), (21, 10)])
+def test_a_number_whose_digits_all_run_together_is_read_by_the_line_model(generator, seed, index):
+    """Digits written touching make pieces the digit model is sure are no digits (`253` is one piece):
+    the cuts alone find no digit, and the line model reads the number (`DigitReader._run_together_lines`)."""
+    from edge_runtime import reader as reader_module
+
+    image, label = _one_image(generator, seed, "multi_digit", index)
+    cuts = reader_module.DigitReader(options=reader_module.ReaderOptions(reader="cuts", orientation="0"))
+    assert cuts.read(image).status == "no digit found"
+    result = reader_module.DigitReader().read(image)
+    assert result.status == "ok" and result.digits == label and result.orientation == 0
+
+
+@pytest.mark.parametrize("seed, index", [(24, 44), (25, 50)])
+def test_touching_digits_beside_cut_ones_are_read_by_the_line_model(generator, seed, index):
+    """`2002`: the cuts read the two 2s, and the touching `00` between them is one wide piece the digit
+    model is sure is no digit; the line model reads the line with that piece taken in."""
+    from edge_runtime import reader as reader_module
+
+    image, label = _one_image(generator, seed, "multi_digit", index)
+    cut = reader_module.DigitReader(options=reader_module.ReaderOptions(reader="cuts")).read(image)
+    assert cut.digits.replace(" ", "") != label and all(ch in label for ch in cut.digits.replace(" ", ""))
+    assert reader_module.DigitReader().read(image).digits == label
