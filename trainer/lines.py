@@ -110,9 +110,31 @@ class DigitPool:
         return self.images[index, self.top[index]:self.bottom[index], self.left[index]:self.right[index]]
 
 
+@dataclasses.dataclass(frozen=True)
+class RenderedLine:
+    """One drawn line and where its digits went.
+
+    Attributes:
+        canvas: The finished line, uint8 white on black (what `render_line` returns).
+        digit_spans: Per digit, its tile's (x, width) in the canvas's columns; neighbours may reach in.
+        digit_tiles: Per digit, its tile as warped, before the line drew anything beside or over it
+            (and before the line's thickness, blur and ink level).
+    """
+
+    canvas: np.ndarray
+    digit_spans: list[tuple[int, int]]
+    digit_tiles: list[np.ndarray]
+
+
 def render_line(pool: DigitPool, indices: np.ndarray, rng: np.random.Generator,
                 options: LineOptions = LineOptions()) -> np.ndarray:
     """Draws one line of the pool's digits `indices` at MNIST scale, as a uint8 white-on-black image."""
+    return render_line_parts(pool, indices, rng, options).canvas
+
+
+def render_line_parts(pool: DigitPool, indices: np.ndarray, rng: np.random.Generator,
+                      options: LineOptions = LineOptions()) -> RenderedLine:
+    """`render_line`, with each digit's place and tile (the same draws from `rng`, the same canvas)."""
     height = 20.0
     count = len(indices)
     slant = rng.uniform(-options.slant, options.slant)
@@ -127,9 +149,11 @@ def render_line(pool: DigitPool, indices: np.ndarray, rng: np.random.Generator,
                        + (1 - scale) * crop.shape[0] * 0.5)
     gaps, separators = _gaps(count, rng, options)
     pieces = []  # (tile, x, y) in canvas coordinates, before the canvas size is known
+    digit_xs = []
     x = 0.0
     for position, tile in enumerate(tiles):
         pieces.append((tile, x, offsets[position] + (height - tile.shape[0]) * 0.5))
+        digit_xs.append(x)
         x += tile.shape[1]
         if position < count - 1:
             gap = gaps[position] * height
@@ -143,8 +167,10 @@ def render_line(pool: DigitPool, indices: np.ndarray, rng: np.random.Generator,
             speck = _not_a_digit(rng, height) if rng.random() < 0.6 else _noise_piece(rng, height)
             pieces.append((speck, rng.uniform(-0.3 * height, x + 0.3 * height),
                            rng.uniform(-0.4 * height, 1.2 * height)))
+    left = min(piece_x for _, piece_x, _ in pieces)  # where `_compose` puts the canvas's first column
+    spans = [(int(round(digit_x - left)), tile.shape[1]) for digit_x, tile in zip(digit_xs, tiles)]
     canvas = _compose(pieces)
-    return _finish(canvas, rng, options)
+    return RenderedLine(_finish(canvas, rng, options), spans, tiles)
 
 
 def make_batch(pool: DigitPool, count: int, rng: np.random.Generator, options: LineOptions = LineOptions(),
@@ -163,12 +189,8 @@ def make_batch(pool: DigitPool, count: int, rng: np.random.Generator, options: L
     """
     if lengths is None:
         lengths = rng.integers(options.min_digits, options.max_digits + 1, count)
-    canvases, label_rows, texts = [], np.full((count, options.max_digits), PAD, np.int32), []
-    for row, length in enumerate(lengths):
-        indices = rng.integers(0, len(pool), int(length))
-        canvases.append(render_line(pool, indices, rng, options))
-        label_rows[row, :length] = pool.labels[indices]
-        texts.append("".join(str(int(v)) for v in pool.labels[indices]))
+    parts, label_rows, texts = _draw_lines(pool, lengths, rng, options)
+    canvases = [part.canvas for part in parts]
     margins = rng.integers(2, 2 * line_reader.MARGIN, count)
     if width is None:
         natural = [line_reader.bucket_width(_scaled_width(canvas), int(margin))
@@ -189,9 +211,32 @@ def fixed_line_set(images: np.ndarray, labels: np.ndarray, count: int, seed: int
     Lengths cycle through min_digits..max_digits so every length is equally represented.
     """
     rng = np.random.default_rng(seed)
-    lengths = options.min_digits + np.arange(count) % (options.max_digits - options.min_digits + 1)
-    return make_batch(DigitPool(images, labels), count, rng, options, width=options.width, lengths=lengths,
-                      keep_canvases=keep_canvases)
+    return make_batch(DigitPool(images, labels), count, rng, options, width=options.width,
+                      lengths=_cycled_lengths(count, options), keep_canvases=keep_canvases)
+
+
+def fixed_line_parts(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
+                     options: LineOptions = LineOptions()) -> tuple[list[RenderedLine], list[str]]:
+    """The lines of `fixed_line_set` with the same arguments, as drawn (`render_line_parts`), and their texts."""
+    parts, _, texts = _draw_lines(DigitPool(images, labels), _cycled_lengths(count, options),
+                                  np.random.default_rng(seed), options)
+    return parts, texts
+
+
+def _cycled_lengths(count: int, options: LineOptions) -> np.ndarray:
+    return options.min_digits + np.arange(count) % (options.max_digits - options.min_digits + 1)
+
+
+def _draw_lines(pool: DigitPool, lengths: np.ndarray, rng: np.random.Generator,
+                options: LineOptions) -> tuple[list[RenderedLine], np.ndarray, list[str]]:
+    """Draws one line per length: the lines, their padded label rows and their texts."""
+    parts, label_rows, texts = [], np.full((len(lengths), options.max_digits), PAD, np.int32), []
+    for row, length in enumerate(lengths):
+        indices = rng.integers(0, len(pool), int(length))
+        parts.append(render_line_parts(pool, indices, rng, options))
+        label_rows[row, :length] = pool.labels[indices]
+        texts.append("".join(str(int(v)) for v in pool.labels[indices]))
+    return parts, label_rows, texts
 
 
 def _scaled_width(canvas: np.ndarray) -> int:
