@@ -543,3 +543,16 @@ def test_a_squat_mnist_five_is_no_line_but_left_to_the_model(mnist, index):
     # Under the former `min_stroke_per_width` (1.7) each was dropped as "a line" and the page read nothing.
     assert len(segment_image(page).crops) == 1
     assert reader.DigitReader().read(page).digits == "5"
+
+
+@pytest.mark.parametrize("count", [5, 60])
+def test_each_pieces_line_heights_are_those_of_the_pieces_sharing_its_line(count):
+    """`filters._line_heights` asks numpy for many pieces (a page of print) and Python for few: both
+    give, for each piece, the sorted heights of the pieces `share_line` puts on its line."""
+    from edge_runtime.segment import components, filters
+
+    rng = np.random.default_rng(count)
+    pieces = [Candidate(int(rng.integers(0, 600)), int(rng.integers(0, 400)), int(rng.integers(2, 40)),
+                        int(rng.integers(2, 60)), (index + 1,), 10) for index in range(count)]
+    expected = [sorted(other.height for other in pieces if components.share_line(piece, other)) for piece in pieces]
+    assert [list(heights) for heights in filters._line_heights(pieces)] == expected

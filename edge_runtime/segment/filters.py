@@ -271,6 +271,29 @@ def _fit_their_line(candidates: list[Candidate], dropped: list, tuning: Tuning) 
     return _drop_by_height(candidates, dropped, tuning, lower=False, specks=True)
 
 
+_PAIRS_IN_PYTHON = 8
+"""Up to this many candidates, `_line_heights` compares them pair by pair in Python (at 3: 7 µs against
+14 µs with numpy; at 8 about even; at 30: 530 µs against 55 µs)."""
+
+
+def _line_heights(candidates: list[Candidate]) -> list[np.ndarray]:
+    """For each candidate, the sorted heights of the candidates on its text line (itself included).
+
+    A page of printed text holds hundreds of pieces, and asking `share_line` pair by pair took 90 ms
+    of its 280 ms read; numpy asks for every pair at once. A photo's few pieces are asked in Python,
+    which is quicker for them than building arrays.
+    """
+    if len(candidates) <= _PAIRS_IN_PYTHON:
+        return [sorted(other.height for other in candidates if share_line(candidate, other))
+                for candidate in candidates]
+    tops = np.array([candidate.y for candidate in candidates], np.int64)
+    heights = np.array([candidate.height for candidate in candidates], np.int64)
+    bottoms = tops + heights
+    overlap = np.minimum.outer(bottoms, bottoms) - np.maximum.outer(tops, tops)
+    on_line = overlap >= 0.5 * np.minimum.outer(heights, heights)
+    return [np.sort(heights[row]) for row in on_line]
+
+
 def _drop_by_height(
     candidates: list[Candidate], dropped: list, tuning: Tuning, lower: bool, specks: bool
 ) -> list[Candidate]:
@@ -278,9 +301,9 @@ def _drop_by_height(
         return candidates
     page_heights = sorted(candidate.height for candidate in candidates)
     page_typical = page_heights[(len(page_heights) - 1) // 2 if lower else len(page_heights) // 2]
+    line_heights = _line_heights(candidates)
     kept = []
-    for candidate in candidates:
-        heights = sorted(other.height for other in candidates if share_line(candidate, other))
+    for candidate, heights in zip(candidates, line_heights):
         typical = heights[len(heights) // 2] if len(heights) >= 3 else page_typical
         if specks and candidate.height < tuning.min_line_height_fraction * max(
             typical, heights[-1] if len(heights) < 3 else 0
