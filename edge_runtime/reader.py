@@ -302,29 +302,24 @@ class DigitReader:
     def _run_together_lines(self, image: np.ndarray, result: ReadResult, turn: int,
                             polarity: Callable[[], str]) -> ReadResult:
         """Reads whole, with the line model, the lines of an image whose every piece the digit model called
-        "not a digit", where the pieces are at least as wide as tall: digits written touching form one
-        piece per run (`1950` as `19` and `50`, `253` as one), and no piece of such a run looks like one
-        digit. A line's reading is kept if it holds `_RUN_TOGETHER_DIGITS` digits or more, each at least
-        `_RUN_TOGETHER_SURE`: a lone wide piece is more often a digit lying on its side (the turns then
-        read it), and a word's letters are read unsurely.
+        "not a digit", made of pieces at least `_WIDE_MARK` times as wide as tall: digits written touching
+        form one piece per run (`1950` as `19` and `50`, `253` as one), and no piece of such a run looks
+        like one digit. A line's reading is kept if it holds `_RUN_TOGETHER_DIGITS` digits or more, each at
+        least `_RUN_TOGETHER_SURE`: a lone wide piece is more often a digit lying on its side (the turns
+        then read it), and a word's letters are read unsurely.
 
         Before, such an image had no digit for a line pass to start from: it was read turned, as one
         digit (`1950` read `8` at 90 degrees), or not at all. Realistic synthetic numbers, six seeds not
         tuned on (`scripts/make_realistic_set.py --seed 21` to 26, 100 numbers each): 5 more right; the
         real photos, the photos made harder, the forms, dates, large photos and printed labels unchanged.
+        The risk: a lone sideways 8 can pass for `00` (the packaged line model reads shrsai123's at 0.34
+        and 0.99, so it is still read turned; another model read it at 0.9 and more).
         """
         marks = [orientation_module.box_in_upright(box, turn, image.shape[:2])
                  for box, _ in _not_a_digit_pieces(result.dropped)]
-        lines: list[list[tuple[int, int, int, int]]] = []
-        for box in sorted((box for box in marks if box[2] >= _WIDE_MARK * box[3]), key=lambda box: box[0]):
-            line = next((line for line in lines if _on_line(box, line)), None)
-            if line is None:
-                lines.append([box])
-            else:
-                line.append(box)
         upright = orientation_module.upright(image, turn)
         digits = []
-        for index, boxes in enumerate(lines):
+        for index, boxes in enumerate(_lines_of([box for box in marks if box[2] >= _WIDE_MARK * box[3]])):
             read = self._line_digits(upright, boxes, index, turn, image.shape[:2], polarity)
             if len(read) >= _RUN_TOGETHER_DIGITS and min(digit.confidence for digit in read) >= _RUN_TOGETHER_SURE:
                 digits += read
@@ -759,6 +754,18 @@ _RUN_TOGETHER_DIGITS = 2
 """A line of wide "not a digit" pieces is read as a number only if the line model reads this many digits
 or more in it: shrsai123's lone 9 lying on its side is one wide piece, which the line model read upright
 as `0` at 0.99 (the turns read it right)."""
+
+
+def _lines_of(boxes) -> list[list[tuple[int, int, int, int]]]:
+    """The boxes grouped into text lines, left to right: each joins the first line it shares (`_on_line`)."""
+    lines: list[list[tuple[int, int, int, int]]] = []
+    for box in sorted(boxes, key=lambda box: box[0]):
+        line = next((line for line in lines if _on_line(box, line)), None)
+        if line is None:
+            lines.append([box])
+        else:
+            line.append(box)
+    return lines
 
 
 def _sure_over_sure_marks(read: list[Digit], sure_marks, turn: int, shape: tuple[int, int]) -> bool:

@@ -111,3 +111,9 @@ def test_digits_over_a_surely_non_digit_piece_must_be_read_surely():
     unsure = sure[:2] + [_cut("1", (65, 0, 25, 40), 0.7)]
     assert not reader_module._sure_over_sure_marks(unsure, [mark], 0, (40, 100))
     assert reader_module._sure_over_sure_marks(unsure, [], 0, (40, 100))
+
+
+def test_wide_pieces_are_grouped_into_their_text_lines_left_to_right():
+    top = [(120, 10, 40, 30), (10, 12, 50, 28)]
+    bottom = [(30, 80, 60, 32)]
+    assert reader_module._lines_of(top + bottom) == [[(10, 12, 50, 28), (120, 10, 40, 30)], [(30, 80, 60, 32)]]
