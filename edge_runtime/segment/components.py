@@ -231,3 +231,9 @@ def share_line(first: Candidate, second: Candidate) -> bool:
     """Whether the two overlap vertically by at least half the shorter one: on one text line."""
     overlap = min(first.bottom, second.bottom) - max(first.y, second.y)
     return overlap >= 0.5 * min(first.height, second.height)
+
+
+def sharing_line(candidate: Candidate, tops: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """`share_line(candidate, other)` for many others at once, given their tops and heights."""
+    overlap = np.minimum(candidate.bottom, tops + heights) - np.maximum(candidate.y, tops)
+    return overlap >= 0.5 * np.minimum(candidate.height, heights)
