@@ -1175,14 +1175,33 @@ def generate_set(out_dir: Path, per_kind: int = 100, seed: int = 0) -> list[tupl
     for kind_index, kind in enumerate(KINDS):
         labels = kind_labels(kind_index, per_kind, seed)
         for index in range(per_kind):
-            rng = np.random.default_rng([seed, kind_index, index])
-            label = random_number(rng) if kind == "multi_digit" else str(labels[index])
-            image, quality = KIND_MAKERS[kind](rng, assets, label, choose_canvas(rng))
+            data, label = make_image(assets, seed, kind, index, None if kind == "multi_digit" else str(labels[index]))
             relative = f"{kind}/{index:04d}.jpg"
-            write_bytes_atomic(out_dir / relative, encode_jpeg(image, quality))
+            write_bytes_atomic(out_dir / relative, data)
             rows.append((relative, label, kind))
     write_labels(out_dir, rows)
     return rows
+
+
+def make_image(assets: Assets, seed: int, kind: str, index: int, label: str | None = None) -> tuple[bytes, str]:
+    """Image `index` of `kind` in the set `seed`, exactly as `generate_set` writes it: JPEG bytes and label.
+
+    Args:
+        assets: `load_assets()`.
+        seed: The set's base seed.
+        kind: One of `KINDS`.
+        index: The image's number within its kind.
+        label: The digit to draw; None for "multi_digit", whose number is drawn from the image's own seed.
+    """
+    if kind not in KIND_MAKERS:
+        raise ValueError(f"kind={kind!r}: choose one of {', '.join(KINDS)}")
+    rng = np.random.default_rng([seed, KINDS.index(kind), index])
+    if kind == "multi_digit":
+        label = random_number(rng)
+    elif label is None:
+        raise ValueError(f"kind={kind!r} draws one given digit: pass label")
+    image, quality = KIND_MAKERS[kind](rng, assets, label, choose_canvas(rng))
+    return encode_jpeg(image, quality), label
 
 
 # (file name, kind, label, seed offset, extra arguments). Seed offsets were chosen by
