@@ -271,6 +271,7 @@ class DigitReader:
                       and (probability < _LINE_DOUBT or box[2] >= _SURE_MARK_WIDE * box[3])]
         digits: list[Digit] = []
         replaced, confirmed = 0, True
+        read_marks: list[tuple[int, int, int, int]] = []  # marks the kept line readings took in
         for line in sorted({digit.line for digit in result.items}):
             members = [index for index, digit in enumerate(result.items) if digit.line == line]
             cut = [result.items[index] for index in members]
@@ -293,10 +294,12 @@ class DigitReader:
                                           turn, image.shape[:2])))
             digits += read if better else cut
             if better:
+                read_marks += [box for box, _ in marks]
                 replaced += 1
                 confirmed &= [digit.label for digit in read] == [digit.label for digit in cut]
         digits = _regrouped(digits, turn, result.dropped)
-        return (_result(tuple(digits), result.dropped, result.source, result.image_shape, result.seconds, turn),
+        dropped = _noted_as_read(result.dropped, read_marks, turn, image.shape[:2])
+        return (_result(tuple(digits), dropped, result.source, result.image_shape, result.seconds, turn),
                 replaced > 0 and confirmed)
 
     def _run_together_lines(self, image: np.ndarray, result: ReadResult, turn: int,
@@ -318,14 +321,16 @@ class DigitReader:
         marks = [orientation_module.box_in_upright(box, turn, image.shape[:2])
                  for box, _ in _not_a_digit_pieces(result.dropped)]
         upright = orientation_module.upright(image, turn)
-        digits = []
+        digits, read_marks = [], []
         for index, boxes in enumerate(_lines_of([box for box in marks if box[2] >= _WIDE_MARK * box[3]])):
             read = self._line_digits(upright, boxes, index, turn, image.shape[:2], polarity)
             if len(read) >= _RUN_TOGETHER_DIGITS and min(digit.confidence for digit in read) >= _RUN_TOGETHER_SURE:
                 digits += read
+                read_marks += boxes
         if not digits:
             return result
-        return _result(tuple(_regrouped(digits, turn, result.dropped)), result.dropped, result.source,
+        dropped = _noted_as_read(result.dropped, read_marks, turn, image.shape[:2])
+        return _result(tuple(_regrouped(digits, turn, result.dropped)), dropped, result.source,
                        result.image_shape, result.seconds, turn)
 
     def _surer(self, line_confidence: float, cut_confidence: float) -> bool:
@@ -788,7 +793,23 @@ def _not_a_digit_reason(probability: float) -> str:
 def _not_a_digit_pieces(dropped) -> list[tuple[tuple[int, int, int, int], float]]:
     """The boxes the digit model called "not a digit", with its probability (from `_not_a_digit_reason`)."""
     prefix = f"{_NOT_A_DIGIT_REASON} (model, "
-    return [(box, float(reason[len(prefix):-2]) / 100) for box, reason in dropped if reason.startswith(prefix)]
+    return [(box, float(reason[len(prefix):reason.index("%)")]) / 100) for box, reason in dropped
+            if reason.startswith(prefix)]
+
+
+_READ_BY_LINE = "read as digits with its line by the line model"
+"""Added to a "not a digit" piece's reason when the line model's kept reading took it in, so `--explain`
+does not call a piece dropped whose digits are in the reading (`253` written touching is one such piece)."""
+
+
+def _noted_as_read(dropped, read_boxes, turn: int, shape: tuple[int, int]) -> tuple:
+    """The dropped pieces, with the "not a digit" ones whose upright box is among `read_boxes` noted as read."""
+    if not read_boxes:
+        return dropped
+    return tuple((box, f"{reason}; {_READ_BY_LINE}")
+                 if reason.startswith(_NOT_A_DIGIT_REASON)
+                 and orientation_module.box_in_upright(box, turn, shape) in read_boxes else (box, reason)
+                 for box, reason in dropped)
 
 
 _KEPT_CUT = 0.5

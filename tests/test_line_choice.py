@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edge_runtime import reader as reader_module
 
 
@@ -117,3 +119,11 @@ def test_wide_pieces_are_grouped_into_their_text_lines_left_to_right():
     top = [(120, 10, 40, 30), (10, 12, 50, 28)]
     bottom = [(30, 80, 60, 32)]
     assert reader_module._lines_of(top + bottom) == [[(10, 12, 50, 28), (120, 10, 40, 30)], [(30, 80, 60, 32)]]
+
+
+def test_a_piece_the_line_model_read_is_noted_as_read_and_keeps_its_probability():
+    dropped = ((10, 0, 40, 30), reader_module._not_a_digit_reason(0.962)), ((60, 0, 4, 4), "speck")
+    noted = reader_module._noted_as_read(dropped, [(10, 0, 40, 30)], 0, (30, 100))
+    assert noted[0][1] == "not a digit (model, 96.2%); " + reader_module._READ_BY_LINE and noted[1] == dropped[1]
+    assert reader_module._not_a_digit_pieces(noted) == [((10, 0, 40, 30), pytest.approx(0.962))]
+    assert reader_module._noted_as_read(dropped, [], 0, (30, 100)) is dropped

@@ -131,6 +131,10 @@ def test_a_number_whose_digits_all_run_together_is_read_by_the_line_model(genera
     assert cuts.read(image).status == "no digit found"
     result = reader_module.DigitReader().read(image)
     assert result.status == "ok" and result.digits == label and result.orientation == 0
+    # --explain says the "not a digit" pieces were read after all, and by what
+    explained = reader_module.DigitReader(options=reader_module.ReaderOptions(explain=True)).read(image)
+    notes = [reason for _, reason in explained.dropped if reason.startswith("not a digit")]
+    assert notes and all(reason.endswith(reader_module._READ_BY_LINE) for reason in notes)
 
 
 @pytest.mark.parametrize("seed, index", [(24, 44), (25, 50)])
