@@ -752,8 +752,9 @@ synthetic numbers but lost one of the photos made harder, and 0.9 read 3 more bu
 and 6 of the photos made harder."""
 
 _RUN_TOGETHER_SURE = 0.9
-"""The least certain digit the line model may read where the digit model saw only pieces it was sure
-are no digits (see `_SURE_MARK_WIDE` and `DigitReader._run_together_lines`)."""
+"""The least certain digit the line model may read in a line where the digit model found no digit, only
+"not a digit" pieces (`DigitReader._run_together_lines`), and over a piece it was sure is none
+(`_SURE_MARK_WIDE`)."""
 
 _RUN_TOGETHER_DIGITS = 2
 """A line of wide "not a digit" pieces is read as a number only if the line model reads this many digits
