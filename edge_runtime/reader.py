@@ -265,10 +265,8 @@ class DigitReader:
         """
         upright = orientation_module.upright(image, turn)
         upright_boxes = [orientation_module.box_in_upright(digit.box, turn, image.shape[:2]) for digit in result.items]
-        wide_marks = [(orientation_module.box_in_upright(box, turn, image.shape[:2]), probability)
-                      for box, probability in _not_a_digit_pieces(result.dropped)]
-        wide_marks = [(box, probability) for box, probability in wide_marks if box[2] >= _WIDE_MARK * box[3]
-                      and (probability < _LINE_DOUBT or box[2] >= _SURE_MARK_WIDE * box[3])]
+        wide_marks = [(box, probability) for box, probability in _wide_marks(result.dropped, turn, image.shape[:2])
+                      if probability < _LINE_DOUBT or box[2] >= _SURE_MARK_WIDE * box[3]]
         digits: list[Digit] = []
         replaced, confirmed = 0, True
         read_marks: list[tuple[int, int, int, int]] = []  # marks the kept line readings took in
@@ -318,11 +316,10 @@ class DigitReader:
         The risk: a lone sideways 8 can pass for `00` (the packaged line model reads shrsai123's at 0.34
         and 0.99, so it is still read turned; another model read it at 0.9 and more).
         """
-        marks = [orientation_module.box_in_upright(box, turn, image.shape[:2])
-                 for box, _ in _not_a_digit_pieces(result.dropped)]
         upright = orientation_module.upright(image, turn)
+        lines = _lines_of([box for box, _ in _wide_marks(result.dropped, turn, image.shape[:2])])
         digits, read_marks = [], []
-        for index, boxes in enumerate(_lines_of([box for box in marks if box[2] >= _WIDE_MARK * box[3]])):
+        for index, boxes in enumerate(lines):
             read = self._line_digits(upright, boxes, index, turn, image.shape[:2], polarity)
             if len(read) >= _RUN_TOGETHER_DIGITS and min(digit.confidence for digit in read) >= _RUN_TOGETHER_SURE:
                 digits += read
@@ -796,6 +793,14 @@ def _not_a_digit_pieces(dropped) -> list[tuple[tuple[int, int, int, int], float]
     prefix = f"{_NOT_A_DIGIT_REASON} (model, "
     return [(box, float(reason[len(prefix):reason.index("%)")]) / 100) for box, reason in dropped
             if reason.startswith(prefix)]
+
+
+def _wide_marks(dropped, turn: int, shape: tuple[int, int]) -> list[tuple[tuple[int, int, int, int], float]]:
+    """The "not a digit" pieces at least `_WIDE_MARK` times as wide as tall (digits run together, perhaps),
+    as upright boxes, with the digit model's probability that they are none."""
+    marks = [(orientation_module.box_in_upright(box, turn, shape), probability)
+             for box, probability in _not_a_digit_pieces(dropped)]
+    return [(box, probability) for box, probability in marks if box[2] >= _WIDE_MARK * box[3]]
 
 
 _READ_BY_LINE = "read as digits with its line by the line model"

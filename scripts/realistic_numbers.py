@@ -13,7 +13,6 @@ reports the numbers read exactly, per seed and in all, with the misreads.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import pathlib
 import sys
 import time
@@ -22,17 +21,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 import machine  # noqa: E402
+import make_realistic_set  # noqa: E402
 
 DEFAULT_SEEDS = (21, 22, 23, 24, 25, 26)
-
-
-def load_generator():
-    """`scripts/make_realistic_set.py` as a module."""
-    spec = importlib.util.spec_from_file_location("make_realistic_set", ROOT / "scripts" / "make_realistic_set.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_seed(reader, generator, assets, seed: int, count: int) -> dict:
@@ -64,7 +55,7 @@ def main(argv=None) -> int:
         parser.error(f"--per-seed must be at least 1, got {args.per_seed}")
     from edge_runtime import reader as reader_module
 
-    generator = load_generator()
+    generator = make_realistic_set
     if not generator.find_handwriting_fonts():
         parser.error("no handwriting font is installed: run bash scripts/install_fonts.sh")
     assets = generator.load_assets()

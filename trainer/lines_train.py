@@ -23,6 +23,7 @@ against 94% of the others). Validation and test lines keep the defaults. Measure
 everything else equal: 90.6% against 90.2% on the test lines, 91.4% against 90.4% on validation
 (one run each, so within run-to-run noise, but not worse)."""
 
+
 class LineBatches(keras.utils.PyDataset):
     """Lines rendered on the fly from MNIST training digits; every batch is new.
 
