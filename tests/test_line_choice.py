@@ -127,3 +127,13 @@ def test_a_piece_the_line_model_read_is_noted_as_read_and_keeps_its_probability(
     assert noted[0][1] == "not a digit (model, 96.2%); " + reader_module._READ_BY_LINE and noted[1] == dropped[1]
     assert reader_module._not_a_digit_pieces(noted) == [((10, 0, 40, 30), pytest.approx(0.962))]
     assert reader_module._noted_as_read(dropped, [], 0, (30, 100)) is dropped
+
+
+def test_which_not_a_digit_pieces_are_taken_into_a_line_of_cut_digits():
+    line = [(100, 0, 30, 54), (134, 0, 30, 54)]  # the cut `50` of `1950`
+    touching_pair = (60, 2, 38, 52)  # `19` written touching: narrow, and surely no digit
+    assert reader_module._taken_into_line(touching_pair, 0.91, line)
+    assert not reader_module._taken_into_line((20, 2, 38, 52), 0.91, line)  # a label's letter stands off
+    assert reader_module._taken_into_line((20, 2, 52, 52), 0.6, line)  # wide and doubted: digits run together
+    assert not reader_module._taken_into_line((20, 2, 52, 52), 0.95, line)
+    assert reader_module._taken_into_line((0, 2, 70, 52), 0.99, line)  # very wide: no one digit is that wide
