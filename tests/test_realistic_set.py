@@ -164,6 +164,17 @@ def test_a_narrow_touching_pair_beside_cut_digits_is_read_by_the_line_model(gene
     assert reader_module.DigitReader().read(image).digits == label
 
 
+def test_the_papers_own_lines_beside_a_number_are_not_letters(generator):
+    """`2994` on ruled paper: the `994` is one "not a digit" piece, and a rule's stub stood beside the
+    cut `2`; counted as two letters to one digit, they dropped the line as a word (`_PAPER_REASONS`)."""
+    from edge_runtime import reader as reader_module
+
+    image, label = _one_image(generator, 24, "multi_digit", 68)
+    explained = reader_module.DigitReader(options=reader_module.ReaderOptions(explain=True)).read(image)
+    assert explained.digits == label == "2994"
+    assert not [reason for _, reason in explained.dropped if reason == "in a line of letters or marks"]
+
+
 def test_make_image_is_the_image_generate_set_writes(generator, generated):
     data, label = generator.make_image(generator.load_assets(), 3, "multi_digit", 0)
     row = next(row for row in read_labels(generated) if row["kind"] == "multi_digit")
