@@ -622,10 +622,32 @@ wide piece, 130 of them read surer (a wide 0), where the line model could hardly
 def _doubtful_line(digits: list[Digit], boxes) -> bool:
     if any(digit.confidence < _LINE_DOUBT for digit in digits) or any(box[2] > _WIDE_PIECE * box[3] for box in boxes):
         return True
+    if _written_tight(boxes):
+        return True
     if len(boxes) < 2:
         return bool(boxes) and boxes[0][2] > _LONE_WIDE * boxes[0][3] and digits[0].confidence < _LONE_SURE
     aspects = sorted(box[2] / box[3] for box in boxes)
     return aspects[-1] > _WIDER_THAN_LINE * max(aspects[(len(aspects) - 1) // 2], _NARROWEST_MEDIAN)
+
+
+_TIGHT_GAP = 0.05
+"""... or when two of its neighbouring pieces stand at most this share of the line's median height apart
+(or overlap): digits written with no gap between them are the ones whose cuts go wrong without any cut
+looking doubtful. A 1 touching its neighbour is read with it as one digit (`59918`'s `91` as a `9` at
+0.91, `2016` as `206`), or lost to it. Realistic synthetic numbers: seeds 21-26 534 -> 535 of 600, seeds
+31-36 528 -> 532; the real photos as they are and made harder, seeds 0 and 7,
+forms, dates, large photos and printed labels unchanged; 0.0-0.1 measure the same. It costs 4% of
+`auto`'s speed on the benchmark's 640x480 photos (554 -> 530 a second); re-reading every line of two
+digits or more instead read the same numbers at 478 a second."""
+
+
+def _written_tight(boxes) -> bool:
+    """Whether two neighbouring pieces of a line stand at most `_TIGHT_GAP` median heights apart."""
+    if len(boxes) < 2:
+        return False
+    ordered = sorted(boxes)
+    limit = _TIGHT_GAP * float(np.median([box[3] for box in ordered]))
+    return any(right[0] - (left[0] + left[2]) <= limit for left, right in zip(ordered, ordered[1:]))
 
 
 _SLANT = 1.6

@@ -29,8 +29,18 @@ def test_a_piece_much_wider_than_its_line_makes_the_line_doubtful():
     # `889`: the 8 and the 9 touch, and the cuts read the pair as one 8, surely.
     narrow, pair = (374, 164, 68, 174), (440, 140, 158, 204)
     assert reader_module._doubtful_line([_cut("8", narrow, 0.998), _cut("8", pair, 0.95)], [narrow, pair])
-    plain = (440, 164, 80, 174)
+    plain = (460, 164, 80, 174)
     assert not reader_module._doubtful_line([_cut("8", narrow, 0.998), _cut("0", plain, 0.95)], [narrow, plain])
+
+
+def test_digits_written_with_no_gap_make_the_line_doubtful():
+    # `59918`: the 1 touches the 9 before it, and the cuts read the pair as one 9; no cut looks doubtful.
+    boxes = [(540, 568, 40, 82), (578, 576, 52, 80), (632, 576, 62, 82), (696, 576, 58, 80)]
+    cut = [_cut(label, box, 0.97) for label, box in zip("5998", boxes)]
+    assert reader_module._doubtful_line(cut, boxes)
+    apart = [(x, 576, 50, 80) for x in (500, 570, 640, 710)]  # 20 px apart: a quarter of their height
+    assert not reader_module._doubtful_line([_cut(label, box, 0.97) for label, box in zip("5998", apart)], apart)
+    assert not reader_module._doubtful_line([cut[0]], boxes[:1])
 
 
 def test_a_plain_digit_among_1s_is_no_doubt():
