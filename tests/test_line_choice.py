@@ -147,3 +147,10 @@ def test_which_not_a_digit_pieces_are_taken_into_a_line_of_cut_digits():
     assert reader_module._taken_into_line((20, 2, 52, 52), 0.6, line)  # wide and doubted: digits run together
     assert not reader_module._taken_into_line((20, 2, 52, 52), 0.95, line)
     assert reader_module._taken_into_line((0, 2, 70, 52), 0.99, line)  # very wide: no one digit is that wide
+
+
+def test_a_piece_touches_the_line_within_a_fifth_of_its_height():
+    line = [(100, 0, 30, 50), (134, 0, 30, 50)]
+    assert reader_module._touches_line((60, 0, 40, 50), line)  # ends where the first digit starts
+    assert reader_module._touches_line((170, 0, 20, 50), line)  # 6 px after the last: under 0.2 x 50
+    assert not reader_module._touches_line((20, 0, 30, 50), line)  # 50 px before: a label's letter
