@@ -154,3 +154,22 @@ def test_a_piece_touches_the_line_within_a_fifth_of_its_height():
     assert reader_module._touches_line((60, 0, 40, 50), line)  # ends where the first digit starts
     assert reader_module._touches_line((170, 0, 20, 50), line)  # 6 px after the last: under 0.2 x 50
     assert not reader_module._touches_line((20, 0, 30, 50), line)  # 50 px before: a label's letter
+
+
+def _on_line(label: str, box: tuple[int, int, int, int], line: int) -> reader_module.Digit:
+    return reader_module.Digit(label, 0.98, box, None, None, line, True)
+
+
+def test_a_lone_digit_far_smaller_than_the_number_is_a_stray_mark():
+    number = [_on_line(label, (400 + 22 * index, 400, 20, 40), 1) for index, label in enumerate("1934")]
+    tick = _on_line("1", (88, 128, 9, 18), 0)  # under half the number's height, alone on its line
+    result = reader_module._result((tick, *number), (), "page.jpg", (480, 640), 0.0)
+    assert result.digits == "1 / 1934"
+    cleaned = reader_module._without_strays(result)
+    assert cleaned.digits == "1934" and cleaned.dropped == (((88, 128, 9, 18), reader_module._STRAY_REASON),)
+    # As tall as half the number's digits, or one of two digits on its line, it stays.
+    for kept in ([_on_line("1", (88, 128, 9, 20), 0)], [_on_line("1", (88, 128, 9, 18), 0), _on_line("2", (99, 128, 9, 18), 0)]):
+        assert reader_module._without_strays(reader_module._result((*kept, *number), (), "p", (480, 640), 0.0)).items[0] == kept[0]
+    # Lines of lone digits only: nothing to compare them with.
+    singles = reader_module._result((tick, number[0]), (), "p", (480, 640), 0.0)
+    assert reader_module._without_strays(singles) is singles
