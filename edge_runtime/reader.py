@@ -957,14 +957,15 @@ labels unchanged. Pieces dropped as too faint still count: counted out, Meza's `
 
 
 _STRAY_HEIGHT = 0.5
-"""A line of one digit less than this share as tall as the digits of the page's other lines (the median),
-on a page where some line holds two digits or more, is a stray mark, not part of the writing: a speck in
-a corner read as an `8` (`42566 / 8`), a short tick beside a margin read as a `1` (`1 / 1934`). Realistic
+"""A line of one digit less than this share as tall as the digits of the page's lines of two digits or
+more (their median) is a stray mark, not part of the writing: a speck in a corner read as an `8` (`42566
+/ 8`), a short tick beside a margin read as a `1` (`1 / 1934`), a broken margin read as eight lines of a
+`1` above a `35`. Realistic
 synthetic numbers: seeds 21-26 539 -> 542 of 600, 31-36 535 -> 537, 41-46 unchanged; the real photos as
 they are and made harder, seeds 0 and 7, forms, dates, large photos and printed labels unchanged; 0.6
 read one more, 0.4 two fewer."""
 
-_STRAY_REASON = "a stray mark: a lone digit under half as tall as the other lines' digits"
+_STRAY_REASON = "a stray mark: a lone digit under half as tall as the number's digits"
 
 
 def _without_strays(result: ReadResult) -> ReadResult:
@@ -979,8 +980,9 @@ def _without_strays(result: ReadResult) -> ReadResult:
 
     strays = []
     for line, members in lines.items():
-        others = [height(digit) for other, digits in lines.items() if other != line for digit in digits]
-        if len(members) == 1 and height(members[0]) < _STRAY_HEIGHT * float(np.median(others)):
+        numbers = [height(digit) for other, digits in lines.items() if other != line and len(digits) >= 2
+                   for digit in digits]
+        if len(members) == 1 and numbers and height(members[0]) < _STRAY_HEIGHT * float(np.median(numbers)):
             strays.append(members[0])
     if not strays:
         return result
