@@ -173,3 +173,22 @@ def test_a_lone_digit_far_smaller_than_the_number_is_a_stray_mark():
     # Lines of lone digits only: nothing to compare them with.
     singles = reader_module._result((tick, number[0]), (), "p", (480, 640), 0.0)
     assert reader_module._without_strays(singles) is singles
+
+
+def test_thin_1s_stacked_in_a_column_beside_other_digits_are_a_broken_line():
+    # A margin broken into dashes, each read as a 1 on a line of its own, beside the page's one 4.
+    dashes = [_on_line("1", (102 - index, 368 + 80 * index, 6, 52), index + 1) for index in range(4)]
+    four = _on_line("4", (758, 248, 60, 82), 0)
+    result = reader_module._result((four, *dashes), (), "page.jpg", (768, 1024), 0.0)
+    cleaned = reader_module._without_broken_lines(result)
+    assert cleaned.digits == "4"
+    assert [reason for _, reason in cleaned.dropped] == [reader_module._BROKEN_LINE_REASON] * 4
+    # A list of 1s written in a column, with nothing else on the page, is read as written.
+    alone = reader_module._result(tuple(dashes), (), "page.jpg", (768, 1024), 0.0)
+    assert reader_module._without_broken_lines(alone) is alone
+    # Two dashes are not enough, nor are 1s that do not stand one under another.
+    two = reader_module._result((four, *dashes[:2]), (), "page.jpg", (768, 1024), 0.0)
+    assert reader_module._without_broken_lines(two) is two
+    scattered = [_on_line("1", (100 + 200 * index, 368 + 80 * index, 6, 52), index + 1) for index in range(4)]
+    apart = reader_module._result((four, *scattered), (), "page.jpg", (768, 1024), 0.0)
+    assert reader_module._without_broken_lines(apart) is apart
