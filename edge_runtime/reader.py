@@ -960,34 +960,44 @@ _STRAY_HEIGHT = 0.5
 """A line of one digit less than this share as tall as the digits of the page's lines of two digits or
 more (their median) is a stray mark, not part of the writing: a speck in a corner read as an `8` (`42566
 / 8`), a short tick beside a margin read as a `1` (`1 / 1934`), a broken margin read as eight lines of a
-`1` above a `35`. Realistic
-synthetic numbers: seeds 21-26 539 -> 542 of 600, 31-36 535 -> 537, 41-46 unchanged; the real photos as
-they are and made harder, seeds 0 and 7, forms, dates, large photos and printed labels unchanged; 0.6
-read one more, 0.4 two fewer."""
+`1` above a `35`. Realistic synthetic numbers: seeds 21-26 539 -> 542 of 600, 31-36 535 -> 537, 41-46
+unchanged; the real photos as they are and made harder, seeds 0 and 7, forms, dates, large photos and
+printed labels unchanged; 0.6 read one more, 0.4 two fewer."""
 
 _STRAY_REASON = "a stray mark: a lone digit under half as tall as the number's digits"
 
 
 def _without_strays(result: ReadResult) -> ReadResult:
     """The reading without its stray marks (see `_STRAY_HEIGHT`), which `dropped` then lists."""
+    lines = _digits_by_line(result)
+    strays = []
+    for line, members in lines.items():
+        numbers = [_upright_box(digit, result)[3] for other, digits in lines.items()
+                   if other != line and len(digits) >= 2 for digit in digits]
+        if (len(members) == 1 and numbers
+                and _upright_box(members[0], result)[3] < _STRAY_HEIGHT * float(np.median(numbers))):
+            strays.append(members[0])
+    return _without(result, strays, _STRAY_REASON)
+
+
+def _digits_by_line(result: ReadResult) -> dict[int, list[Digit]]:
     lines: dict[int, list[Digit]] = {}
     for digit in result.items:
         lines.setdefault(digit.line, []).append(digit)
-    if len(lines) < 2 or all(len(members) < 2 for members in lines.values()):
-        return result
-    def height(digit: Digit) -> int:  # upright: on a page read turned, a 1's box is wide in the image
-        return orientation_module.box_in_upright(digit.box, result.orientation, result.image_shape)[3]
+    return lines
 
-    strays = []
-    for line, members in lines.items():
-        numbers = [height(digit) for other, digits in lines.items() if other != line and len(digits) >= 2
-                   for digit in digits]
-        if len(members) == 1 and numbers and height(members[0]) < _STRAY_HEIGHT * float(np.median(numbers)):
-            strays.append(members[0])
-    if not strays:
+
+def _upright_box(digit: Digit, result: ReadResult) -> tuple[int, int, int, int]:
+    """The digit's box on the page turned upright: on a page read turned, a 1's box is wide in the image."""
+    return orientation_module.box_in_upright(digit.box, result.orientation, result.image_shape)
+
+
+def _without(result: ReadResult, digits: list[Digit], reason: str) -> ReadResult:
+    """The reading without `digits`, which its `dropped` then lists with `reason`."""
+    if not digits:
         return result
-    kept = tuple(digit for digit in result.items if digit not in strays)
-    dropped = tuple(result.dropped) + tuple((digit.box, _STRAY_REASON) for digit in strays)
+    kept = tuple(digit for digit in result.items if digit not in digits)
+    dropped = tuple(result.dropped) + tuple((digit.box, reason) for digit in digits)
     return _result(kept, dropped, result.source, result.image_shape, result.seconds, result.orientation)
 
 
@@ -1009,31 +1019,22 @@ _BROKEN_LINE_REASON = "part of a broken line: thin 1s stacked in a column, each 
 
 def _without_broken_lines(result: ReadResult) -> ReadResult:
     """The reading without the broken lines it read as lone 1s (see `_BROKEN_LINE_PIECES`)."""
-    def upright(digit: Digit) -> tuple[int, int, int, int]:
-        return orientation_module.box_in_upright(digit.box, result.orientation, result.image_shape)
-
-    lines: dict[int, list[Digit]] = {}
-    for digit in result.items:
-        lines.setdefault(digit.line, []).append(digit)
-    ones = sorted((members[0] for members in lines.values() if len(members) == 1 and members[0].label == "1"
-                   and upright(members[0])[2] <= _THIN_ONE * upright(members[0])[3]),
-                  key=lambda digit: upright(digit)[1])
+    ones = sorted((members[0] for members in _digits_by_line(result).values() if len(members) == 1
+                   and members[0].label == "1"
+                   and _upright_box(members[0], result)[2] <= _THIN_ONE * _upright_box(members[0], result)[3]),
+                  key=lambda digit: _upright_box(digit, result)[1])
     if len(ones) < _BROKEN_LINE_PIECES or len(ones) == len(result.items):
         return result
     longest, chain = [], ones[:1]
     for above, below in zip(ones, ones[1:]):
-        (x0, y0, w0, h0), (x1, y1, w1, h1) = upright(above), upright(below)
+        (x0, y0, w0, h0), (x1, y1, w1, h1) = _upright_box(above, result), _upright_box(below, result)
         drop = (y1 + h1 / 2) - (y0 + h0 / 2)
         if drop > 0 and abs((x1 + w1 / 2) - (x0 + w0 / 2)) <= _STACKED * drop:
             chain.append(below)
         else:
             longest, chain = max(longest, chain, key=len), [below]
     longest = max(longest, chain, key=len)
-    if len(longest) < _BROKEN_LINE_PIECES:
-        return result
-    kept = tuple(digit for digit in result.items if digit not in longest)
-    dropped = tuple(result.dropped) + tuple((digit.box, _BROKEN_LINE_REASON) for digit in longest)
-    return _result(kept, dropped, result.source, result.image_shape, result.seconds, result.orientation)
+    return _without(result, longest if len(longest) >= _BROKEN_LINE_PIECES else [], _BROKEN_LINE_REASON)
 
 
 _THIN_ONE = 0.25
