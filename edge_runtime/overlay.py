@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from edge_runtime import constants
+from edge_runtime.segment import result as segment_result
 
 _COLOURS = {  # BGR
     constants.STATUS_OK: (60, 180, 60),
@@ -38,9 +39,11 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
         x, y, width, height = roi
         cv2.rectangle(canvas, (x, y), (x + width, y + height), (255, 200, 0), thickness, cv2.LINE_AA)
     for (x, y, width, height), reason in getattr(result, "dropped", ()):
-        # Pieces not read as digits (kept with --explain): thin grey boxes with the reason.
+        # Pieces not read as digits (kept with --explain): thin grey boxes with the reason's short form
+        # (the whole reason is in --explain's text); specks are too many and too small to label.
         cv2.rectangle(canvas, (x, y), (x + width, y + height), _DROPPED_COLOUR, 1, cv2.LINE_AA)
-        _text(canvas, reason, (x, y + height + int(14 * scale)), 0.4 * scale, _DROPPED_COLOUR, 1)
+        if reason != segment_result.SPECK:
+            _text(canvas, short_reason(reason), (x, y + height + int(14 * scale)), 0.4 * scale, _DROPPED_COLOUR, 1)
     for digit in result.items:
         colour = _COLOURS[constants.STATUS_OK if digit.accepted else constants.STATUS_REJECTED]
         x, y, width, height = digit.box
@@ -53,6 +56,13 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
 
 
 _DROPPED_COLOUR = (170, 170, 170)
+
+
+def short_reason(reason: str) -> str:
+    """A dropped piece's reason up to its explanation: "part of a broken line: thin 1s stacked..." gives
+    "part of a broken line"; "not a digit (model, 99.5%); read as digits..." gives "not a digit (model, 99.5%)"."""
+    cut = min((index for index in (reason.find(":"), reason.find(";")) if index > 0), default=len(reason))
+    return reason[:cut]
 
 
 def _banner_text(result) -> str:

@@ -43,3 +43,11 @@ def test_no_digit_result_still_draws():
     figure = overlay.reading_figure(np.zeros((100, 100), np.uint8), empty)
     assert len(figure.axes) == 1
     assert overlay.draw_reading(np.zeros((100, 100), np.uint8), empty).shape == (100, 100, 3)
+
+
+def test_dropped_pieces_are_labelled_with_the_short_form_of_their_reason():
+    assert overlay.short_reason("part of a broken line: thin 1s stacked in a column, each alone on its line") == \
+        "part of a broken line"
+    assert overlay.short_reason("not a digit (model, 99.5%); read as digits with its line by the line model") == \
+        "not a digit (model, 99.5%)"
+    assert overlay.short_reason("ruled line") == "ruled line"
