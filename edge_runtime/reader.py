@@ -648,7 +648,12 @@ def _written_tight(boxes) -> bool:
         return False
     ordered = sorted(boxes)
     limit = _TIGHT_GAP * float(np.median([box[3] for box in ordered]))
-    return any(right[0] - (left[0] + left[2]) <= limit for left, right in zip(ordered, ordered[1:]))
+    return any(_gap(left, right) <= limit for left, right in zip(ordered, ordered[1:]))
+
+
+def _gap(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> int:
+    """The blank columns between two boxes, whichever stands left (negative where they overlap)."""
+    return max(second[0] - (first[0] + first[2]), first[0] - (second[0] + second[2]))
 
 
 _SLANT = 1.6
@@ -851,8 +856,7 @@ def _taken_into_line(box: tuple[int, int, int, int], probability: float, line_bo
 def _touches_line(box: tuple[int, int, int, int], line_boxes) -> bool:
     """Whether the piece stands within `_TOUCHING_GAP` median heights of one of the line's cut digits."""
     height = float(np.median([other[3] for other in line_boxes]))
-    return any(max(other[0] - (box[0] + box[2]), box[0] - (other[0] + other[2])) <= _TOUCHING_GAP * height
-               for other in line_boxes)
+    return any(_gap(box, other) <= _TOUCHING_GAP * height for other in line_boxes)
 
 
 _TOUCHING_GAP = 0.2
@@ -969,14 +973,12 @@ _STRAY_REASON = "a stray mark: a lone digit under half as tall as the number's d
 
 def _without_strays(result: ReadResult) -> ReadResult:
     """The reading without its stray marks (see `_STRAY_HEIGHT`), which `dropped` then lists."""
-    lines = _digits_by_line(result)
-    strays = []
-    for line, members in lines.items():
-        numbers = [_upright_box(digit, result)[3] for other, digits in lines.items()
-                   if other != line and len(digits) >= 2 for digit in digits]
-        if (len(members) == 1 and numbers
-                and _upright_box(members[0], result)[3] < _STRAY_HEIGHT * float(np.median(numbers))):
-            strays.append(members[0])
+    lines = _digits_by_line(result).values()
+    numbers = [_upright_box(digit, result)[3] for members in lines if len(members) >= 2 for digit in members]
+    if not numbers:
+        return result
+    floor = _STRAY_HEIGHT * float(np.median(numbers))
+    strays = [members[0] for members in lines if len(members) == 1 and _upright_box(members[0], result)[3] < floor]
     return _without(result, strays, _STRAY_REASON)
 
 
@@ -1019,15 +1021,14 @@ _BROKEN_LINE_REASON = "part of a broken line: thin 1s stacked in a column, each 
 
 def _without_broken_lines(result: ReadResult) -> ReadResult:
     """The reading without the broken lines it read as lone 1s (see `_BROKEN_LINE_PIECES`)."""
-    ones = sorted((members[0] for members in _digits_by_line(result).values() if len(members) == 1
-                   and members[0].label == "1"
-                   and _upright_box(members[0], result)[2] <= _THIN_ONE * _upright_box(members[0], result)[3]),
-                  key=lambda digit: _upright_box(digit, result)[1])
+    lone_ones = [(members[0], _upright_box(members[0], result)) for members in _digits_by_line(result).values()
+                 if len(members) == 1 and members[0].label == "1"]
+    ones = sorted(((digit, box) for digit, box in lone_ones if box[2] <= _THIN_ONE * box[3]),
+                  key=lambda pair: pair[1][1])  # top to bottom
     if len(ones) < _BROKEN_LINE_PIECES or len(ones) == len(result.items):
         return result
-    longest, chain = [], ones[:1]
-    for above, below in zip(ones, ones[1:]):
-        (x0, y0, w0, h0), (x1, y1, w1, h1) = _upright_box(above, result), _upright_box(below, result)
+    longest, chain = [], [ones[0][0]]
+    for (_, (x0, y0, w0, h0)), (below, (x1, y1, w1, h1)) in zip(ones, ones[1:]):
         drop = (y1 + h1 / 2) - (y0 + h0 / 2)
         if drop > 0 and abs((x1 + w1 / 2) - (x0 + w0 / 2)) <= _STACKED * drop:
             chain.append(below)
