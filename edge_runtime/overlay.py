@@ -15,6 +15,9 @@ _COLOURS = {  # BGR
     constants.STATUS_ERROR: (0, 0, 230),
 }
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+# A cut-out cell of 60 x 34 px drawn at its own size shows boxes one pixel apart and labels nobody can
+# read, so smaller images are enlarged by a whole factor (each pixel a visible square) before drawing.
+MIN_DRAWN_SIDE = 480
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
@@ -26,19 +29,23 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
                  caption: str | None = None) -> np.ndarray:
     """Returns a BGR copy of `image` with each digit's box, label and confidence, and the number read.
 
+    An image whose longer side is under `MIN_DRAWN_SIDE` is drawn enlarged by the smallest whole factor
+    that reaches it, boxes included, so that its labels can be read.
+
     Args:
         image: The image the result was read from (gray or BGR uint8).
         result: A `reader.ReadResult` whose boxes are in `image` coordinates.
         roi: An x, y, width, height box to outline (the camera's region of interest).
         caption: Extra text for the banner, e.g. "12.5 FPS".
     """
-    canvas = to_bgr(image)
+    canvas, zoom = _enlarged(to_bgr(image))
     scale = max(canvas.shape[:2]) / 640.0
     thickness = max(1, int(round(2 * scale)))
     if roi is not None:
-        x, y, width, height = roi
+        x, y, width, height = _zoomed(roi, zoom)
         cv2.rectangle(canvas, (x, y), (x + width, y + height), (255, 200, 0), thickness, cv2.LINE_AA)
-    for (x, y, width, height), reason in getattr(result, "dropped", ()):
+    for box, reason in getattr(result, "dropped", ()):
+        x, y, width, height = _zoomed(box, zoom)
         # Pieces not read as digits (kept with --explain): thin grey boxes with the reason's short form
         # (the whole reason is in --explain's text); specks are too many and too small to label.
         cv2.rectangle(canvas, (x, y), (x + width, y + height), _DROPPED_COLOUR, 1, cv2.LINE_AA)
@@ -46,7 +53,7 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
             _text(canvas, short_reason(reason), (x, y + height + int(14 * scale)), 0.4 * scale, _DROPPED_COLOUR, 1)
     for digit in result.items:
         colour = _COLOURS[constants.STATUS_OK if digit.accepted else constants.STATUS_REJECTED]
-        x, y, width, height = digit.box
+        x, y, width, height = _zoomed(digit.box, zoom)
         cv2.rectangle(canvas, (x, y), (x + width, y + height), colour, thickness, cv2.LINE_AA)
         label = f"{digit.label if digit.accepted else '?'} {digit.confidence:.0%}"
         _text(canvas, label, (x, max(0, y - int(6 * scale))), 0.6 * scale, colour, thickness)
@@ -56,6 +63,18 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
 
 
 _DROPPED_COLOUR = (170, 170, 170)
+
+
+def _enlarged(canvas: np.ndarray) -> tuple[np.ndarray, int]:
+    """`canvas` enlarged by a whole factor until its longer side reaches `MIN_DRAWN_SIDE`, and the factor."""
+    zoom = -(-MIN_DRAWN_SIDE // max(1, max(canvas.shape[:2])))
+    if zoom <= 1:
+        return canvas, 1
+    return cv2.resize(canvas, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), zoom
+
+
+def _zoomed(box, zoom: int) -> tuple[int, int, int, int]:
+    return tuple(int(value) * zoom for value in box)
 
 
 def short_reason(reason: str) -> str:
@@ -117,6 +136,8 @@ def reading_figure(image: np.ndarray, result, figure=None, max_digits: int = 8):
                    for index in range(len(digit.probabilities))]
         bars.bar(range(len(digit.probabilities)), digit.probabilities, color=colours)
         bars.set(ylim=(0, 1), xticks=range(len(digit.probabilities)))
+        # An eleventh class is "not a digit": labelled "10" it read as a digit ten.
+        bars.set_xticklabels([str(index) if index < 10 else "✗" for index in range(len(digit.probabilities))])
         bars.tick_params(labelsize=7)
     figure.tight_layout()
     return figure

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the int8 LINE model that ships with digitkit (edge_runtime/models/digitkit_line_int8.tflite)
 # with digitkit's own digit-train --task line and digit-export, from seed 0, and records its reports beside it.
+# The line profile's defaults are the recipe: 30% of the training 1s with a long lead-in (`--lead-in-share`,
+# trainer.config.LINE_LEAD_IN_SHARE), since the eleventh session.
 # Usage: MNIST_DIR=../shared/mnist bash scripts/make_line_model.sh [SEED]
 set -euo pipefail
 cd "$(dirname "$0")/.."

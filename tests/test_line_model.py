@@ -165,6 +165,11 @@ def test_lead_in_share_is_a_line_option_checked_like_the_others():
     from trainer import cli, config
 
     assert config.from_profile("default", task="line", lead_in_share=0.3).lead_in_share == 0.3
+    # The line profiles train the packaged model's recipe; 0 turns the lead-ins off; digits never get them.
+    assert config.from_profile("default", task="line").lead_in_share == 0.3
+    assert config.from_profile("quick", task="line").lead_in_share == 0.3
+    assert config.from_profile("default", task="line", lead_in_share=0.0).lead_in_share == 0.0
+    assert config.from_profile("default", task="digit").lead_in_share == 0.0
     with pytest.raises(ValueError, match="line task only"):
         config.from_profile("default", task="digit", lead_in_share=0.3)
     with pytest.raises(ValueError, match=r"lead_in_share=1.5: must be in \[0, 1\]"):
@@ -224,7 +229,9 @@ def test_line_training_writes_a_complete_run_folder(tiny_line_run):
     from trainer import lines_train
 
     assert metrics["training_lines"]["noise_probability"] == lines_train.TRAINING_OPTIONS.noise_probability
-    assert json.loads((tiny_line_run / "config.json").read_text())["lead_in_share"] == 0.0
+    from trainer import config
+
+    assert json.loads((tiny_line_run / "config.json").read_text())["lead_in_share"] == config.LINE_LEAD_IN_SHARE == 0.3
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,20 @@ def test_no_digit_result_still_draws():
     empty = reader.ReadResult(digits="", status=constants.STATUS_NO_DIGIT, source="blank.jpg")
     figure = overlay.reading_figure(np.zeros((100, 100), np.uint8), empty)
     assert len(figure.axes) == 1
-    assert overlay.draw_reading(np.zeros((100, 100), np.uint8), empty).shape == (100, 100, 3)
+    assert overlay.draw_reading(np.zeros((100, 100), np.uint8), empty).shape == (500, 500, 3)
+
+
+def test_a_small_image_is_drawn_enlarged_with_its_boxes():
+    """A 60 x 34 logbook cell drawn at its own size has unreadable labels: it is enlarged 8 times."""
+    cell = np.full((34, 60), 200, np.uint8)
+    digit = reader.Digit(label="7", confidence=0.91, box=(20, 5, 10, 20), probabilities=np.eye(10)[7],
+                         crop=np.zeros((28, 28), np.float32), line=0, accepted=True)
+    result = reader.ReadResult(digits="7", status=constants.STATUS_OK, items=(digit,), source="cell.jpg")
+    drawn = overlay.draw_reading(cell, result)
+    assert drawn.shape == (34 * 8, 60 * 8, 3)
+    left_side = drawn[5 * 8 + 4:25 * 8 - 4, 20 * 8]
+    assert (np.abs(left_side.astype(int) - 200).sum(axis=1) > 60).all()  # the box scaled with the image
+    assert (drawn[200:260, 300:470] == 200).all()  # the paper away from the box keeps its grey
 
 
 def test_dropped_pieces_are_labelled_with_the_short_form_of_their_reason():

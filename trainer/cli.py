@@ -44,7 +44,7 @@ from trainer import config as config_module
               "--stem apply to the digit task only).")
 @click.option("--lead-in-share", type=click.FloatRange(0, 1),
               help="Line task: share of the training 1s given a long lead-in stroke, as many writers start a 1 "
-              "(default 0; see README, \"The line reader\").")
+              "(default 0.3, the packaged line model's; 0 for none; see README, \"The line reader\").")
 def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_path, validation_fraction, stem,
          finetune_data=None, finetune_from=None, finetune_val=None, task="digit", strategy="default",
          lead_in_share=None):

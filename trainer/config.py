@@ -40,7 +40,8 @@ class TrainConfig:
         steps_per_epoch: Batches per epoch for the line task, whose lines are drawn on the fly
             (None: one pass over the training set, the digit task).
         lead_in_share: Line task only: share of the training digits' 1s given a long lead-in stroke
-            (`augment.add_lead_ins`; 0: none, the packaged line model; see `lines_train`).
+            (`augment.add_lead_ins`; the line profiles give `LINE_LEAD_IN_SHARE`, the packaged line
+            model's; 0: none; see `lines_train`).
     """
 
     epochs: int = 12
@@ -132,11 +133,18 @@ TASKS = ("digit", "line")
 # fixed number of batches; widths are the five filter counts of trainer/line_model.py. Default: 16
 # epochs (3,200 steps) is what fits 10 minutes on 2 shared cores (7.6 min measured at load 2.5-2.9);
 # quick: 4 x 75 steps, about 50 s.
+LINE_LEAD_IN_SHARE = 0.3
+"""The line task's share of training 1s with a long lead-in (since the eleventh session, the packaged line
+model's recipe): on the real photos under everyday changes it reads 330 numbers of 440 against 294
+without (`scripts/compare_line_models.py`; README, "The line reader")."""
+
 LINE_PROFILES = {
     "default": {"epochs": 16, "steps_per_epoch": 200, "batch_size": 48, "learning_rate": 4e-3,
-                "warmup_epochs": 0.5, "patience": 6, "widths": (16, 32, 48, 64, 128), "dropout_rate": 0.1},
+                "warmup_epochs": 0.5, "patience": 6, "widths": (16, 32, 48, 64, 128), "dropout_rate": 0.1,
+                "lead_in_share": LINE_LEAD_IN_SHARE},
     "quick": {"epochs": 4, "steps_per_epoch": 75, "batch_size": 48, "learning_rate": 4e-3, "warmup_epochs": 0.3,
-              "patience": 3, "widths": (12, 24, 32, 48, 64), "dropout_rate": 0.05},
+              "patience": 3, "widths": (12, 24, 32, 48, 64), "dropout_rate": 0.05,
+              "lead_in_share": LINE_LEAD_IN_SHARE},
 }
 
 
