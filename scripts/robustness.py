@@ -49,9 +49,11 @@ def _washed_out(share: float):
     return change
 
 
-def _scaled(factor: float):
+def _scaled(factor: float, enlarge: int = cv2.INTER_LINEAR):
+    """Scaled by `factor`: area interpolation down, `enlarge` up (cubic for the everyday set, as a
+    camera's own resampling; linear for the harder one, as it always was)."""
     def change(image: np.ndarray) -> np.ndarray:
-        interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+        interpolation = cv2.INTER_AREA if factor < 1 else enlarge
         return cv2.resize(image, None, fx=factor, fy=factor, interpolation=interpolation)
     return change
 
@@ -69,23 +71,10 @@ def _blurred(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), 1.5)
 
 
-def _jpeg(image: np.ndarray) -> np.ndarray:
-    """Saved again as a JPEG of quality 25, as messaging apps do."""
-    return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 25])[1], cv2.IMREAD_COLOR)
-
-
 def _jpeg_again(quality: int):
-    """Saved again as a JPEG of this quality: what any photo app or upload does."""
+    """Saved again as a JPEG of this quality: what any photo app or upload does (25: a messaging app)."""
     def change(image: np.ndarray) -> np.ndarray:
         return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
-    return change
-
-
-def _resampled(factor: float):
-    """Scaled by a factor close to 1 (area down, cubic up), as another camera distance gives."""
-    def change(image: np.ndarray) -> np.ndarray:
-        interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-        return cv2.resize(image, None, fx=factor, fy=factor, interpolation=interpolation)
     return change
 
 
@@ -102,9 +91,9 @@ EVERYDAY = {
     "as-is": lambda image: image,
     "jpeg-92": _jpeg_again(92),
     "jpeg-80": _jpeg_again(80),
-    "scaled-0.8": _resampled(0.8),
-    "scaled-1.25": _resampled(1.25),
-    "scaled-1.5": _resampled(1.5),
+    "scaled-0.8": _scaled(0.8),
+    "scaled-1.25": _scaled(1.25, cv2.INTER_CUBIC),
+    "scaled-1.5": _scaled(1.5, cv2.INTER_CUBIC),
     "darker": _gamma(1.25),
     "lighter": _gamma(0.8),
 }
@@ -119,7 +108,7 @@ CHANGES = {
     "turned+8": _turned(8.0),
     "turned-8": _turned(-8.0),
     "blurred": _blurred,
-    "jpeg-25": _jpeg,
+    "jpeg-25": _jpeg_again(25),
 }
 
 
