@@ -292,7 +292,8 @@ def _without_rules(ink: np.ndarray, edge_share: float = EDGE_SHARE, rule_bridge:
         thin = piece_width <= BORDER_WIDTH * piece_height
         if thin and piece_height >= BORDER_HEIGHT * height and at_end:
             cleaned[labels == index] = 0.0
-        elif thin and piece_height >= STUB_HEIGHT * height and _is_column_stub(ink, labels, index, stats[index], stub_ink):
+        elif (thin and piece_height >= STUB_HEIGHT * height
+              and _is_column_stub(ink, labels, index, stats[index], stub_ink)):
             cleaned[labels == index] = 0.0
     return cleaned
 

@@ -117,11 +117,12 @@ def main(argv=None) -> int:
         figures["models"][name]["realistic"] = {str(folder): measure_realistic(path, folder)
                                                 for folder in args.realistic}
         real, total = figures["models"][name]["real"], figures["models"][name]["changed_total"]
+        everyday = figures["models"][name]["everyday"]
         print(f"{name}: singles {real.get('whole single right', 0)}, numbers {real.get('whole multi right', 0)}; "
               f"at the default, numbers {real.get('whole multi accepted right at default', 0)} right and "
               f"{real.get('whole multi accepted wrong at default', 0)} wrong; made harder: singles "
-              f"{total['singles']}, numbers {total['numbers']}; everyday: singles "
-              f"{figures['models'][name]['everyday']['singles']}, numbers {figures['models'][name]['everyday']['numbers']}; realistic: "
+              f"{total['singles']}, numbers {total['numbers']}; everyday: singles {everyday['singles']}, "
+              f"numbers {everyday['numbers']}; realistic: "
               + "; ".join(f"{counts.get('singles', 0)} and {counts.get('numbers', 0)}"
                           for counts in figures["models"][name]["realistic"].values()), flush=True)
     if args.json:

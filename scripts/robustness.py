@@ -154,8 +154,9 @@ def stability(items: list, right_in: collections.Counter, versions: int) -> dict
 
 def _row(name: str, cells: dict, no_digit: int) -> str:
     shown = [cells[key] for key in ("measuring single", "measuring multi", "whole single", "whole multi")]
-    return f"{name:<16} " + " ".join(f"{r:>10}/{t:<4}{100 * r / t:3.0f}%" if i < 2 else f"{r:>6}/{t:<4}{100 * r / t:3.0f}%"
-                                     for i, (r, t) in enumerate(shown)) + f" {no_digit:>9}"
+    cells = [f"{r:>10}/{t:<4}{100 * r / t:3.0f}%" if i < 2 else f"{r:>6}/{t:<4}{100 * r / t:3.0f}%"
+             for i, (r, t) in enumerate(shown)]
+    return f"{name:<16} " + " ".join(cells) + f" {no_digit:>9}"
 
 
 def main(argv=None) -> int:
@@ -172,7 +173,8 @@ def main(argv=None) -> int:
     names = args.changes or list(changes)
     unknown = [name for name in names if name not in changes]
     if unknown:
-        parser.error(f"--changes {' '.join(unknown)}: not in --set {args.change_set} (its changes: {', '.join(changes)})")
+        parser.error(f"--changes {' '.join(unknown)}: not in --set {args.change_set} "
+                     f"(its changes: {', '.join(changes)})")
     sys.path.insert(0, str(ROOT))
     from edge_runtime import reader as reader_module
 
