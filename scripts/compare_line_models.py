@@ -69,18 +69,7 @@ def measure(model: pathlib.Path, items: list) -> dict:
     return {"model": str(model), "real": dict(sorted(counts.items())), "changed": changed,
             "changed_total": {key: sum(figures[key] for figures in changed.values())
                               for key in ("singles", "numbers", "no_digit_found")},
-            "everyday": measure_everyday(everything, items)}
-
-
-def measure_everyday(reader, items: list) -> dict:
-    """Right reads summed over `robustness.EVERYDAY`'s versions, and the images read right in all of them."""
-    right_in, singles, numbers = collections.Counter(), 0, 0
-    for change in robustness.EVERYDAY.values():
-        right, _, _ = robustness.read_changed(reader, items, change, right_in)
-        singles, numbers = singles + right[("whole", "single")], numbers + right[("whole", "multi")]
-    stable = robustness.stability(items, right_in, len(robustness.EVERYDAY))
-    return {"singles": singles, "numbers": numbers, "singles_in_every_version": stable["whole single"]["every"],
-            "numbers_in_every_version": stable["whole multi"]["every"]}
+            "everyday": robustness.summed(everything, items)}
 
 
 def measure_realistic(model: pathlib.Path, folder: pathlib.Path) -> dict:

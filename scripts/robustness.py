@@ -152,6 +152,17 @@ def stability(items: list, right_in: collections.Counter, versions: int) -> dict
     return figures
 
 
+def summed(reader, items: list, changes: dict = EVERYDAY) -> dict:
+    """Whole-set right reads summed over `changes`' versions, and the images read right in all of them."""
+    right_in, singles, numbers = collections.Counter(), 0, 0
+    for change in changes.values():
+        right, _, _ = read_changed(reader, items, change, right_in)
+        singles, numbers = singles + right[("whole", "single")], numbers + right[("whole", "multi")]
+    stable = stability(items, right_in, len(changes))
+    return {"singles": singles, "numbers": numbers, "singles_in_every_version": stable["whole single"]["every"],
+            "numbers_in_every_version": stable["whole multi"]["every"]}
+
+
 def _row(name: str, cells: dict, no_digit: int) -> str:
     shown = [cells[key] for key in ("measuring single", "measuring multi", "whole single", "whole multi")]
     cells = [f"{r:>10}/{t:<4}{100 * r / t:3.0f}%" if i < 2 else f"{r:>6}/{t:<4}{100 * r / t:3.0f}%"

@@ -348,18 +348,11 @@ def test_the_real_photos_under_everyday_changes_keep_a_floor(reader):
     summed over the eight versions; 143 singles and 27 numbers read right in every one of them. (The line
     model trained without lead-in 1s: 1,206 and 294; 141 and 22.)
     """
-    import collections
-
     import robustness
 
-    items = realworld.load("whole")
-    right_in, singles, numbers = collections.Counter(), 0, 0
-    for change in robustness.EVERYDAY.values():
-        right, _, _ = robustness.read_changed(reader, items, change, right_in)
-        singles, numbers = singles + right[("whole", "single")], numbers + right[("whole", "multi")]
-    stable = robustness.stability(items, right_in, len(robustness.EVERYDAY))
-    assert singles >= 1190 and numbers >= 320
-    assert stable["whole single"]["every"] >= 139 and stable["whole multi"]["every"] >= 24
+    everyday = robustness.summed(reader, realworld.load("whole"))
+    assert everyday["singles"] >= 1190 and everyday["numbers"] >= 320
+    assert everyday["singles_in_every_version"] >= 139 and everyday["numbers_in_every_version"] >= 24
 
 
 @needs_set
