@@ -263,8 +263,10 @@ class DigitReader:
         reads beside the piece the very digits the cuts read (`_agrees_beside_marks`).
 
         Returns:
-            The reading, and whether the line model confirmed the cuts: it replaced some line's
-            digits, and each line it replaced with the same digits the cuts had read.
+            The reading, and whether the line model confirmed the cuts: it read some line as the
+            cuts did, and replaced no line with other digits. A line read the same but not surer
+            counts as confirmed too (twelfth session: Meza's `157`, darker, was read `15` by both
+            models, then `151` whole; the photos made harder: numbers +1).
         """
         upright = orientation_module.upright(image, turn)
         upright_boxes = [orientation_module.box_in_upright(digit.box, turn, image.shape[:2]) for digit in result.items]
@@ -295,10 +297,12 @@ class DigitReader:
                 and _sure_over_sure_marks(read, [box for box, probability in marks if probability >= _LINE_DOUBT
                                                  and not _touches_line(box, boxes)], turn, image.shape[:2])))
             digits += read if better else cut
+            same = [digit.label for digit in read] == [digit.label for digit in cut]
             if better:
                 read_marks += [box for box, _ in marks]
+            if better or same:
                 replaced += 1
-                confirmed &= [digit.label for digit in read] == [digit.label for digit in cut]
+                confirmed &= same
         digits = _regrouped(digits, turn, result.dropped)
         dropped = _noted_as_read(result.dropped, read_marks, turn, image.shape[:2])
         return (_result(tuple(digits), dropped, result.source, result.image_shape, result.seconds, turn),
