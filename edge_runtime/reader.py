@@ -265,8 +265,9 @@ class DigitReader:
         Returns:
             The reading, and whether the line model confirmed the cuts: it read some line as the
             cuts did, and replaced no line with other digits. A line read the same but not surer
-            counts as confirmed too (twelfth session: Meza's `157`, darker, was read `15` by both
-            models, then `151` whole; the photos made harder: numbers +1).
+            counts as confirmed too (twelfth session: Meza's `157`, darker, was cut as `157` at
+            0.81 and read `157` by the line model at 0.8, then `151` whole by three of four ink
+            floors; the real photos' everyday versions: numbers +1, made harder: numbers +1).
         """
         upright = orientation_module.upright(image, turn)
         upright_boxes = [orientation_module.box_in_upright(digit.box, turn, image.shape[:2]) for digit in result.items]
