@@ -556,3 +556,32 @@ def test_each_pieces_line_heights_are_those_of_the_pieces_sharing_its_line(count
                         int(rng.integers(2, 60)), (index + 1,), 10) for index in range(count)]
     expected = [sorted(other.height for other in pieces if components.share_line(piece, other)) for piece in pieces]
     assert [list(heights) for heights in filters._line_heights(pieces)] == expected
+
+
+def test_small_images_are_segmented_at_one_size():
+    """A cell is enlarged to `upscale_below` pixels on its shorter side whatever its own size, so the
+    same cell at 34 and at 27 pixels (scaled by 0.8) is cut at one size; boxes map back inside it."""
+    tuning = Tuning()
+    assert pipeline._upscale_factor((34, 60), tuning) == pytest.approx(64 / 34)
+    assert pipeline._upscale_factor((27, 48), tuning) == pytest.approx(64 / 27)
+    assert pipeline._upscale_factor((64, 90), tuning) == 1.0 and pipeline._upscale_factor((10, 90), tuning) == 1.0
+    assert pipeline._upscale_factor((16, 90), tuning) == tuning.max_upscale
+    factor = 64 / 27
+    found = pipeline.Segmentation((), (), (result.Event(result.MERGED, (0, 0, 113, 64), ((10, 5, 20, 30),), "x"),),
+                                  constants.INK_DARK_ON_LIGHT)
+    event = pipeline._shrunk(found, factor).events[0]
+    assert event.box == (0, 0, 48, 27)  # the whole enlarged image is the whole image
+    x, y, width, height = event.parts[0]
+    assert (x, y) == (4, 2) and x + width >= (10 + 20) / factor and y + height >= (5 + 30) / factor
+
+
+def test_a_small_cell_is_read_alike_at_its_size_and_scaled_down():
+    """Digits drawn in a 34-px cell, and the same cell at 0.8 times its size, give the same cuts."""
+    cell = np.full((34, 60), 235, np.uint8)
+    cv2.putText(cell, "47", (12, 27), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 40, 2, cv2.LINE_AA)
+    smaller = cv2.resize(cell, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    for image in (cell, smaller):
+        crops = segment.extract_digits(image)
+        assert len(crops) == 2
+        assert all(0 <= x and x + w <= image.shape[1] and 0 <= y and y + h <= image.shape[0]
+                   for x, y, w, h in (crop.box for crop in crops))

@@ -31,7 +31,7 @@ class Tuning:
     mnist_shift_tolerance: float = 1.0  # pixels the centre of mass may be off before a tile is re-centred
 
     # --- Scale: small cut-out cells and strips ---
-    upscale_below: int = 64  # input pixels: images whose shorter side is less are segmented enlarged (0: never)
+    upscale_below: int = 64  # input pixels: images whose shorter side is less are segmented enlarged to it (0: never)
     max_upscale: int = 4  # the largest enlargement factor
 
     # --- Light: polarity and background ---
