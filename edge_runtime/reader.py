@@ -372,15 +372,18 @@ class DigitReader:
             return result
         from edge_runtime import line_path
 
+        result = _without_column_stubs(result, image.shape[:2], turn)
         upright = orientation_module.upright(image, turn)
         whole = [(0, 0, upright.shape[1], upright.shape[0])]
         # Faint strokes and grey borders sit at different ink levels in every cell: each level where
-        # ink begins gives its own reading; the one most levels agree on is kept (ties: the surest).
+        # ink begins gives its own reading; the one most levels agree on is kept (ties: the one the
+        # cuts read, then the surest).
         readings = [self._line_digits(upright, whole, 0, turn, image.shape[:2], polarity, ink_floor)
                     for ink_floor in line_path.CELL_INK_FLOORS]
         texts = ["".join(digit.label for digit in digits) for digits in readings]
+        cut_text = "".join(digit.label for digit in result.items)
         text, digits = max(zip(texts, readings), key=lambda pair: (
-            texts.count(pair[0]), min((digit.confidence for digit in pair[1]), default=-1.0)))
+            texts.count(pair[0]), pair[0] == cut_text, min((digit.confidence for digit in pair[1]), default=-1.0)))
         share = texts.count(text) / len(texts)
         least = min((digit.confidence for digit in digits), default=0.0)
         surer = least > max([_STRIP_FALLBACK] + ([min(digit.confidence for digit in result.items)] if result.items else []))
@@ -605,6 +608,15 @@ measured on the real photos' everyday versions: numbers 330 -> 335 of 440 (Meza'
 cut as `3400` and `500`), singles unchanged (1,203); made harder: numbers 354 -> 356; the photos as they
 are, forms, dates, printed labels, large photos and realistic numbers unchanged. From one digit
 (`_EXTENDED_NUMBER` 1): numbers 340 but singles 1,199, each lost single a cell's neighbour read in."""
+
+_CELL_STUB_WIDTH = 0.4
+"""Box width over height: a cut digit of a cell this thin or thinner may be a column stub (`_without_column_stubs`)."""
+
+_CELL_STUB_SIDE = 0.2
+"""Of a cell's width: column stubs lie this near its left or right end. Twelfth session, with the ink floors'
+ties going to the reading the cuts agree with: the real photos' everyday versions, singles 1,206 -> 1,209
+and numbers 341 -> 343; made harder 1,477 -> 1,480 and 366 -> 368; small cells nothing was tuned on
+(`scripts/small_cells.py`, 900 reads) 798 -> 802, all of those from the ties."""
 
 _STRIP_FALLBACK = 0.5
 """A cell read whole must be at least this sure of each digit (and surer than the cuts' least sure digit)."""
@@ -835,6 +847,28 @@ def _sure_over_sure_marks(read: list[Digit], sure_marks, turn: int, shape: tuple
     """
     _, on_marks = _split_by_marks(read, sure_marks, turn, shape)
     return all(digit.confidence >= _RUN_TOGETHER_SURE for digit in on_marks)
+
+
+def _without_column_stubs(result: ReadResult, shape: tuple[int, int], turn: int) -> ReadResult:
+    """A cut-out cell's reading without its column stubs: cut digits that are thin upright pieces
+    (`_CELL_STUB_WIDTH`), broken off at the cell's top or bottom (within `line_path.STUB_EDGE` of its
+    height) in its outer `_CELL_STUB_SIDE` on either side. They are the table's column lines, read as 1s
+    (Meza's `3` beside its column line was cut as `31`); the whole-cell reading takes them out the same way
+    (`line_path._is_column_stub`). A lone digit is kept whatever it is."""
+    from edge_runtime import line_path
+
+    height, width = shape if turn in (0, 180) else shape[::-1]
+    reach = line_path.STUB_EDGE * height + 1
+
+    def stub(digit: Digit) -> bool:
+        x, y, box_width, box_height = orientation_module.box_in_upright(digit.box, turn, shape)
+        return (box_width <= _CELL_STUB_WIDTH * box_height and (y <= reach or y + box_height >= height - reach)
+                and (x + box_width <= _CELL_STUB_SIDE * width or x >= (1 - _CELL_STUB_SIDE) * width))
+
+    kept = tuple(digit for digit in result.items if not stub(digit))
+    if not kept or len(kept) == len(result.items):
+        return result
+    return _result(kept, result.dropped, result.source, result.image_shape, result.seconds, turn)
 
 
 def _adds_to_the_cuts(cut: tuple[Digit, ...], text: str, share: float) -> bool:

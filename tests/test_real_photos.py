@@ -101,6 +101,9 @@ PAVITRA = "images/pavitrakumar78__Python-Custom-Digit-Recognition"
     # A plain 1 under a rule tilted by a degree: the rule's pieces above it made the line model read a 7.
     ("images/adelian14__Handwritten-Digit-Recognition/561247_0.jpg", "561247"),
     (f"{MEZA}/150_0.jpg", "150"),  # its faint 1 is a doubted mark, which the line model reads at 0.62
+    # the column line broken off at the cell's top right was cut as a 1 (`reader._without_column_stubs`),
+    # and two of the four ink floors read it too: the tie goes to the cuts' `3`
+    (f"{MEZA}/3_1.jpg", "3"),
 ])
 def test_real_cells_and_crops(reader, name, digits):
     assert realworld.digits_of(reader.read(str(realworld.data_dir() / name)).digits) == digits
@@ -386,6 +389,22 @@ def test_a_cell_whose_cuts_lost_a_lead_in_one_is_read_whole(reader, change):
 def _digits(text: str, confidence: float = 0.96) -> tuple:
     return tuple(reader_module.Digit(label, confidence, (10 * index, 0, 10, 20), None, None, 0, True)
                  for index, label in enumerate(text))
+
+
+def test_column_stubs_at_a_cells_ends_are_taken_out_of_its_cuts():
+    def cut(*boxes):
+        digits = tuple(reader_module.Digit("3" if width > 8 else "1", 0.95, box, None, None, 0, True)
+                       for box in boxes for width in [box[2]])
+        return reader_module._result(digits, (), "cell", (34, 56), 0.0)
+
+    kept = reader_module._without_column_stubs(cut((12, 4, 19, 29), (46, 2, 4, 15)), (34, 56), 0)
+    assert [digit.label for digit in kept.items] == ["3"]  # thin, at the top, at the right end: a stub
+    for boxes in (((12, 4, 19, 29), (46, 8, 4, 15)),   # clear of the top and bottom
+                  ((12, 4, 19, 29), (30, 2, 4, 15)),   # in the middle of the cell
+                  ((12, 4, 19, 29), (46, 2, 9, 15))):  # too wide for a line
+        assert len(reader_module._without_column_stubs(cut(*boxes), (34, 56), 0).items) == 2
+    alone = cut((46, 2, 4, 15))
+    assert reader_module._without_column_stubs(alone, (34, 56), 0) is alone  # a lone digit stays
 
 
 def test_a_cell_reading_adds_to_the_cuts_only_around_their_whole_number():
