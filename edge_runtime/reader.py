@@ -376,15 +376,10 @@ class DigitReader:
         upright = orientation_module.upright(image, turn)
         whole = [(0, 0, upright.shape[1], upright.shape[0])]
         # Faint strokes and grey borders sit at different ink levels in every cell: each level where
-        # ink begins gives its own reading; the one most levels agree on is kept (ties: the one the
-        # cuts read, then the surest).
+        # ink begins gives its own reading; the one most levels agree on is kept (see `_voted`).
         readings = [self._line_digits(upright, whole, 0, turn, image.shape[:2], polarity, ink_floor)
                     for ink_floor in line_path.CELL_INK_FLOORS]
-        texts = ["".join(digit.label for digit in digits) for digits in readings]
-        cut_text = "".join(digit.label for digit in result.items)
-        text, digits = max(zip(texts, readings), key=lambda pair: (
-            texts.count(pair[0]), pair[0] == cut_text, min((digit.confidence for digit in pair[1]), default=-1.0)))
-        share = texts.count(text) / len(texts)
+        text, digits, share = _voted(readings, "".join(digit.label for digit in result.items))
         least = min((digit.confidence for digit in digits), default=0.0)
         surer = least > max([_STRIP_FALLBACK] + ([min(digit.confidence for digit in result.items)] if result.items else []))
         if not surer and not (least > _STRIP_FALLBACK and _adds_to_the_cuts(result.items, text, share)):
@@ -847,6 +842,19 @@ def _sure_over_sure_marks(read: list[Digit], sure_marks, turn: int, shape: tuple
     """
     _, on_marks = _split_by_marks(read, sure_marks, turn, shape)
     return all(digit.confidence >= _RUN_TOGETHER_SURE for digit in on_marks)
+
+
+def _voted(readings: list[list[Digit]], cut_text: str) -> tuple[str, list[Digit], float]:
+    """A cell's reading that most of its ink floors gave, its digits and the share of floors that gave it.
+
+    Ties go to the reading the cuts read, if they read any (Meza's `3` beside a column stub: two floors
+    read `31`, two `3`), then to the surest; an empty reading is the least sure.
+    """
+    texts = ["".join(digit.label for digit in digits) for digits in readings]
+    text, digits = max(zip(texts, readings), key=lambda pair: (
+        texts.count(pair[0]), bool(cut_text) and pair[0] == cut_text,
+        min((digit.confidence for digit in pair[1]), default=-1.0)))
+    return text, digits, texts.count(text) / len(texts)
 
 
 def _without_column_stubs(result: ReadResult, shape: tuple[int, int], turn: int) -> ReadResult:

@@ -53,12 +53,12 @@ def test_split_is_by_whole_repository():
 @needs_set
 def test_real_photo_floors(scored):
     counts, no_digit = scored
-    # Measured: whole singles 98.1% (151/154), numbers 78.2% (43/55), measuring singles 100% (73/73),
+    # Measured: whole singles 98.7% (152/154), numbers 80.0% (44/55), measuring singles 100% (73/73),
     # no "no digit found"; each floor allows about one image less. (Eleventh session: 150 and 42; tenth,
     # with the line model trained without lead-in 1s: 152 and 44. The lead-in model reads these exact
     # pixels a little worse and everyday versions of them far better: see the everyday test below.)
-    assert _rate(counts, "whole single") >= 0.975
-    assert _rate(counts, "whole multi") >= 0.76
+    assert _rate(counts, "whole single") >= 0.98
+    assert _rate(counts, "whole multi") >= 0.78
     assert _rate(counts, "measuring single") >= 0.98
     assert no_digit <= 1
 
@@ -347,7 +347,7 @@ def test_forms_with_a_digit_per_box_keep_a_floor(reader, mnist):
 def test_the_real_photos_under_everyday_changes_keep_a_floor(reader):
     """Saved again as JPEG, scaled by 0.8-1.5, a little darker or lighter: changes too small to see.
 
-    Measured (scripts/robustness.py --set everyday, bench/everyday.json): singles 1,206 and numbers 341
+    Measured (scripts/robustness.py --set everyday, bench/everyday.json): singles 1,209 and numbers 343
     summed over the eight versions; 143 singles and 27 numbers read right in every one of them. (Eleventh
     session, before the twelfth's cell rules and small images segmented at one size: 1,203 and 330; the
     line model trained without lead-in 1s: 1,206 and 294; 141 and 22.)
@@ -355,7 +355,7 @@ def test_the_real_photos_under_everyday_changes_keep_a_floor(reader):
     import robustness
 
     everyday = robustness.summed(reader, realworld.load("whole"))
-    assert everyday["singles"] >= 1195 and everyday["numbers"] >= 332
+    assert everyday["singles"] >= 1198 and everyday["numbers"] >= 334
     assert everyday["singles_in_every_version"] >= 139 and everyday["numbers_in_every_version"] >= 24
 
 
@@ -405,6 +405,17 @@ def test_column_stubs_at_a_cells_ends_are_taken_out_of_its_cuts():
         assert len(reader_module._without_column_stubs(cut(*boxes), (34, 56), 0).items) == 2
     alone = cut((46, 2, 4, 15))
     assert reader_module._without_column_stubs(alone, (34, 56), 0) is alone  # a lone digit stays
+
+
+def test_a_cells_ink_floors_vote_and_ties_go_to_the_cuts_reading():
+    def floors(*texts):
+        return [list(_digits(text, 1.0 if text else 0.0)) for text in texts]
+
+    assert reader_module._voted(floors("31", "3", "3", "31"), "3")[:1] == ("3",)
+    assert reader_module._voted(floors("31", "3", "3", "31"), "")[0] == "31"  # no cuts: the first as sure
+    text, digits, share = reader_module._voted(floors("1", "", "", "1"), "")
+    assert text == "1" and share == 0.5  # an empty reading is no tie-winner for empty cuts
+    assert reader_module._voted(floors("104", "164", "04", "04"), "104")[::2] == ("04", 0.5)  # the majority first
 
 
 def test_a_cell_reading_adds_to_the_cuts_only_around_their_whole_number():
