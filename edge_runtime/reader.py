@@ -381,8 +381,8 @@ class DigitReader:
                     for ink_floor in line_path.CELL_INK_FLOORS]
         text, digits, share = _voted(readings, "".join(digit.label for digit in result.items))
         least = min((digit.confidence for digit in digits), default=0.0)
-        surer = least > max([_STRIP_FALLBACK] + ([min(digit.confidence for digit in result.items)] if result.items else []))
-        if not surer and not (least > _STRIP_FALLBACK and _adds_to_the_cuts(result.items, text, share)):
+        cut_least = min((digit.confidence for digit in result.items), default=0.0)
+        if least <= _STRIP_FALLBACK or (least <= cut_least and not _adds_to_the_cuts(result.items, text, share)):
             return result
         digits = self._as_sure_as_the_vote(digits, share)
         return _result(tuple(_regrouped(digits, turn, result.dropped)), result.dropped, result.source, result.image_shape,

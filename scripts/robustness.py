@@ -49,7 +49,7 @@ def _washed_out(share: float):
     return change
 
 
-def _scaled(factor: float, enlarge: int = cv2.INTER_LINEAR):
+def scaled(factor: float, enlarge: int = cv2.INTER_LINEAR):
     """Scaled by `factor`: area interpolation down, `enlarge` up (cubic for the everyday set, as a
     camera's own resampling; linear for the harder one, as it always was)."""
     def change(image: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ def _blurred(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), 1.5)
 
 
-def _jpeg_again(quality: int):
+def jpeg_again(quality: int):
     """Saved again as a JPEG of this quality: what any photo app or upload does (25: a messaging app)."""
     def change(image: np.ndarray) -> np.ndarray:
         return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
@@ -89,11 +89,11 @@ def _gamma(exponent: float):
 
 EVERYDAY = {
     "as-is": lambda image: image,
-    "jpeg-92": _jpeg_again(92),
-    "jpeg-80": _jpeg_again(80),
-    "scaled-0.8": _scaled(0.8),
-    "scaled-1.25": _scaled(1.25, cv2.INTER_CUBIC),
-    "scaled-1.5": _scaled(1.5, cv2.INTER_CUBIC),
+    "jpeg-92": jpeg_again(92),
+    "jpeg-80": jpeg_again(80),
+    "scaled-0.8": scaled(0.8),
+    "scaled-1.25": scaled(1.25, cv2.INTER_CUBIC),
+    "scaled-1.5": scaled(1.5, cv2.INTER_CUBIC),
     "darker": _gamma(1.25),
     "lighter": _gamma(0.8),
 }
@@ -103,12 +103,12 @@ CHANGES = {
     "shaded": _shaded,
     "washed-out": _washed_out(0.6),
     "very-washed-out": _washed_out(0.4),
-    "half-size": _scaled(0.5),
-    "double-size": _scaled(2.0),
+    "half-size": scaled(0.5),
+    "double-size": scaled(2.0),
     "turned+8": _turned(8.0),
     "turned-8": _turned(-8.0),
     "blurred": _blurred,
-    "jpeg-25": _jpeg_again(25),
+    "jpeg-25": jpeg_again(25),
 }
 
 

@@ -27,6 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import machine  # noqa: E402
+import robustness  # noqa: E402
 
 CELL_HEIGHT = 40
 """Pixels of a cell before scaling; its digits are 24 px high."""
@@ -56,13 +57,10 @@ def cell_image(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator)
 
 
 def scaled_jpeg(cell: np.ndarray, scale: float) -> np.ndarray:
-    """The cell at `scale` times its size, saved as a JPEG of quality 85 and decoded (BGR)."""
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    resized = cv2.resize(cell, None, fx=scale, fy=scale, interpolation=interpolation)
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(resized, cv2.COLOR_GRAY2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG")
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    """The cell at `scale` times its size, saved as a JPEG of quality 85 and decoded (BGR): the real
+    photos' everyday changes (`robustness.scaled`, `robustness.jpeg_again`), one after the other."""
+    resized = robustness.scaled(scale, cv2.INTER_CUBIC)(cv2.cvtColor(cell, cv2.COLOR_GRAY2BGR))
+    return robustness.jpeg_again(85)(resized)
 
 
 def read_cells(reader, images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, count: int,
