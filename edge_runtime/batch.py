@@ -86,7 +86,6 @@ def _walk(folder: pathlib.Path, problems: list, skip_real: str | None = None, ro
     found = []
     if skip_real is not None and not root and os.path.realpath(folder) == skip_real:
         return found  # The overlay folder inside an input folder.
-    in_overlays = skip_real is not None and _is_within(os.path.realpath(folder), skip_real)
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
@@ -94,11 +93,13 @@ def _walk(folder: pathlib.Path, problems: list, skip_real: str | None = None, ro
         problems.append(reader_module.error_result(str(folder), f"{folder}: cannot read folder ({error.strerror})"))
         return found
     for entry in entries:
+        if entry.name.startswith("."):
+            continue  # hidden, as a quoted `**` pattern skips them: .git, .thumbnails, macOS's ._a.jpg twins
         if entry.is_dir(follow_symlinks=False):
             found.extend(_walk(pathlib.Path(entry.path), problems, skip_real))
         elif os.path.splitext(entry.name)[1].lower() in _FOUND_SUFFIXES:
-            if in_overlays and _OVERLAY_NAME.search(entry.name):
-                continue
+            if _OVERLAY_NAME.search(entry.name):
+                continue  # digitkit's own overlays, wherever an earlier run put them
             if entry.is_symlink() and not os.path.exists(entry.path):
                 problems.append(reader_module.error_result(entry.path, f"{entry.path}: broken symbolic link"))
             else:
@@ -107,10 +108,8 @@ def _walk(folder: pathlib.Path, problems: list, skip_real: str | None = None, ro
 
 
 _FOUND_SUFFIXES = frozenset(constants.IMAGE_SUFFIXES) | frozenset(UNSUPPORTED_IMAGE_SUFFIXES)
-
-
-def _is_within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+FOUND_SUFFIXES = tuple(sorted(_FOUND_SUFFIXES))
+"""The suffixes a folder walk reads (any case)."""
 
 
 def overlay_path(overlay_dir: str | os.PathLike, source: str) -> pathlib.Path:

@@ -18,10 +18,12 @@ EXIT_CODES = """\b
 Exit codes:
   0  every input was read (ok, rejected or no digit found)
   1  some inputs could not be read (status error); the others were still read
-  2  bad usage: unknown option, missing or invalid model, or an output that
-     would overwrite an input, the model or a file that is not a results file
+  2  bad usage: an unknown option or one that would do nothing, no image in
+     the folders given, a missing or invalid model, or an output that would
+     overwrite an input, the model or a file that is not a results file
   3  every input was read, but the results could not be written (disk full...)
-  130 interrupted (Ctrl-C); results so far are kept (129 SIGHUP, 143 SIGTERM)
+  130 interrupted (Ctrl-C); results so far are kept, beside a previous results
+      file as NAME.interrupted.csv (129 SIGHUP, 143 SIGTERM)
   141 stdout was closed by its reader (| head): stopped quietly
 With --camera: 0 when the video ends, a limit or `q` stops the run; 1 when the
 source cannot be opened or gives no frame; 130 on Ctrl-C; 143 on SIGTERM."""
@@ -52,7 +54,7 @@ def _parse_range(ctx, param, value):
 @click.option("--save-crops", type=click.Path(file_okay=False), help="Like --save-uncertain, for every digit read.")
 @click.option("--show", is_flag=True, help="Open a Matplotlib window per image: boxes, crops and probabilities.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Processes that decode, preprocess and classify; 0 = one per CPU for folders.")
+              help="Processes that decode, preprocess and classify; 0 = one per CPU for 64 files or more, else one.")
 @click.option("--single", is_flag=True, help="Read one digit per image: the most prominent.")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=constants.CLI_MIN_CONFIDENCE, show_default=True,
               help="Report less certain digits as rejected (shown as ?) instead of trusting them. Confidences "
@@ -99,7 +101,7 @@ def _parse_range(ctx, param, value):
               "address (tcp://host:8786), or local[:N] to start N local workers for this run. Needs "
               "pip install 'digitkit[cluster]'.")
 @click.option("--resume", is_flag=True, help="With --output: skip the inputs already in it (same path, size and "
-              "mtime, same model) and append the rest, each record flushed as it is read.")
+              "mtime, same model; error rows count as read) and append the rest, each record flushed as it is read.")
 @click.option("-v", "--verbose", is_flag=True, help="Say which interpreter and model are used.")
 def main(paths, model, output_format, output, save_overlays, show, workers, single, min_confidence, polarity,
          model_input_range, model_polarity, model_output, camera_source, headless, roi, every, smooth,
@@ -122,6 +124,9 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
 
     if not paths and camera_source is None and from_list is None:
         raise click.UsageError("give image files or folders to read, or --camera")
+    _refuse_unused_options(click.get_current_context(), camera_source, paths or from_list, reader_kind)
+    output_format = _format_for(click.get_current_context(), output_format, output, camera_source)
+    output = None if output == "-" else output  # "-" is stdout, as for most Unix tools
     if resume and output is None:
         raise click.UsageError("--resume needs --output: the file to continue")
     if any(not os.fspath(path).strip() for path in paths):  # "" would read the current folder.
@@ -131,11 +136,15 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
         options = reader_module.ReaderOptions(single=single, min_confidence=min_confidence, polarity=polarity,
                                               orientation=orientation, explain=explain, reader=reader_kind,
                                               line_model=line_model, line_model_blank=line_model_blank)
+    except ValueError as error:  # "min_confidence=nan: ..." names the field: name its option
+        raise click.BadParameter(str(error), param_hint=f"--{str(error).split('=')[0].replace('_', '-')}") from None
+    try:
         overrides = tuple((key, value) for key, value in (("input_range", model_input_range),
                           ("polarity", model_polarity), ("output", model_output)) if value is not None)
         job = batch.BatchJob(model, options, overrides, save_overlays, max(1, workers),
                              keep_details=bool(save_uncertain or save_crops or show))
         reader = job.make_reader()  # Fails fast, before any file is read, on a bad model.
+        _refuse_overriding_metadata(reader, overrides)
         # Workers load the file this reader chose, so `auto` is resolved (and maybe timed) once.
         job = dataclasses.replace(job, model_path=str(reader.model_path))
     except (FileNotFoundError, ValueError) as error:
@@ -180,6 +189,68 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
     raise SystemExit(code)
 
 
+_CAMERA_ONLY = ("headless", "roi", "every", "smooth", "max_frames", "duration", "record", "camera_timeout")
+_FILES_ONLY = ("save_uncertain", "save_crops", "show", "workers", "from_list", "cluster_address", "resume")
+_LINE_ONLY = ("line_model", "line_model_blank")
+_SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _option_names(ctx: click.Context, names) -> str:
+    options = {parameter.name: parameter.opts[-1] for parameter in ctx.command.params}
+    return ", ".join(options[name] for name in names)
+
+
+def _refuse_unused_options(ctx: click.Context, camera_source, inputs, reader_kind: str) -> None:
+    """Options that would do nothing are refused, not ignored: a `--record` without `--camera` writes
+    no video, and the user should hear so before the run, not find out after it."""
+    if camera_source is not None and inputs:
+        raise click.UsageError("give either PATHS (or --from-list) or --camera, not both")
+    unused = [name for name in (_FILES_ONLY if camera_source is not None else _CAMERA_ONLY) if _given(ctx, name)]
+    if unused:
+        where = "reading files" if camera_source is not None else "--camera"
+        raise click.UsageError(f"{_option_names(ctx, unused)}: only used with {where}")
+    if reader_kind == "cuts" and any(_given(ctx, name) for name in _LINE_ONLY):
+        raise click.UsageError(f"{_option_names(ctx, [n for n in _LINE_ONLY if _given(ctx, n)])}: --reader cuts "
+                               f"uses no line model (choose --reader auto or line)")
+
+
+def _format_for(ctx: click.Context, output_format: str, output, camera_source) -> str:
+    """The results format: --format, else the --output file's suffix (`r.csv` is CSV), else a table.
+
+    A --format that contradicts a known suffix is refused: CSV rows in `results.jsonl` would be read as
+    broken JSON by the next tool. The camera writes JSON lines only.
+    """
+    suffix_format = _SUFFIX_FORMATS.get(os.path.splitext(os.fspath(output))[1].lower()) if output else None
+    given = _given(ctx, "output_format")
+    if camera_source is not None:
+        if (given and output_format != "jsonl") or suffix_format not in (None, "jsonl"):
+            raise click.UsageError(f"--camera writes JSON lines: give --format jsonl (or leave it out) and an "
+                                   f"--output ending in .jsonl, not {output_format if given else output!r}")
+        return "jsonl"
+    if not given:
+        return suffix_format or output_format
+    if suffix_format is not None and suffix_format != output_format:
+        raise click.UsageError(f"--format {output_format} does not match --output {output!r} (a .{suffix_format} "
+                               f"name); leave --format out to write {suffix_format}, or rename the file")
+    return output_format
+
+
+def _refuse_overriding_metadata(reader, overrides) -> None:
+    """--model-polarity and friends describe models without metadata; on a model with digitkit metadata
+    they would only contradict it and garble every reading (47 of the 209 real photos changed)."""
+    if overrides and reader.classifier.description.embedded:
+        names = ", ".join(f"--model-{key.replace('_', '-')}" for key, _ in overrides)
+        raise click.BadParameter(
+            f"{reader.classifier.path} carries digitkit metadata (it expects "
+            f"{reader.classifier.description.polarity} in {list(reader.classifier.description.input_range)}); "
+            f"these options are for models without it. For dark ink on light paper, use --polarity "
+            f"dark-on-light (auto detects it)", param_hint=names)
+
+
 def _explain(result) -> None:
     """Why pieces of one image were not read as digits, one line each, on stderr."""
     from edge_runtime import outputs
@@ -215,6 +286,10 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
         files, problems = inputs.gather(paths, from_list, skip=job.overlay_dir)
     except (OSError, ValueError) as error:
         raise click.BadParameter(str(error), param_hint="--from-list") from error
+    if not files and not problems:
+        named = ", ".join(repr(os.fspath(path)) for path in [*paths, *([from_list] if from_list else [])])
+        raise click.UsageError(f"no image found in {named} (image files: {', '.join(batch.FOUND_SUFFIXES)}; "
+                               f"hidden files and digitkit's own overlays are skipped)")
     _check_outputs(job, reader, paths, files, output)
     # Worker start-up (~0.1 s) only pays off for a real batch; more workers than files or CPUs only cost memory.
     cpus = os.cpu_count() or 1
@@ -235,10 +310,12 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
                    f"{resumable.dropped_bytes} bytes)" if resumable.dropped_bytes else ""), err=True)
     session = _cluster_session(cluster_address) if cluster_address and files else None
     counts = collections.Counter(result.status for result in problems)
+    errors = [result for result in problems if result.status == constants.STATUS_ERROR]
     started = time.perf_counter()
     stopped = None
+    interruption = outputs.Interruption()
     try:
-        with stopping.stop_on_signals(), (resumable or outputs.open_results(output)) as stream:
+        with stopping.stop_on_signals(), (resumable or outputs.open_results(output, interruption)) as stream:
             writer = resumable or outputs.WRITERS[output_format](stream, output_format,
                                                                  [*files, *(p.source for p in problems)])
             for result in problems:
@@ -253,6 +330,8 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
                                                  stream):
                         writer.write(result)
                         counts[result.status] += 1
+                        if result.status == constants.STATUS_ERROR:
+                            errors.append(result)
                         if getattr(result, "warning", ""):
                             click.echo(f"warning: {outputs.display(result.warning)}", err=True)
                         if job.options.explain:
@@ -266,6 +345,7 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
             except _cluster_errors() as error:  # The rows before the lost chunk are kept.
                 click.echo(f"error: {error}", err=True)
                 stopped = "cluster failed", 1
+            interruption.stopped = stopped is not None
             writer.close()  # The rows so far are kept, as after Ctrl-C.
     except outputs.OutputRefused as error:
         raise click.UsageError(str(error)) from None
@@ -281,9 +361,31 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
         return stop.exit_code
     if stopped is not None:
         _summary(counts, time.perf_counter() - started, interrupted=True)
+        if interruption.partial is not None:
+            click.echo(f"{outputs.display(output)} holds earlier results and was kept as it was; the rows read "
+                       f"before the run stopped are in {outputs.display(interruption.partial)}", err=True)
         return stopped[1]
     _summary(counts, time.perf_counter() - started)
+    if output is not None:
+        _name_errors(errors)
     return 1 if counts[constants.STATUS_ERROR] else 0
+
+
+_ERRORS_NAMED = 20
+"""How many unreadable inputs the end of a run names on stderr when the rows went to a file."""
+
+
+def _name_errors(errors: list) -> None:
+    """The inputs that could not be read, named at the end: with --output their rows are in the file only."""
+    if not errors:
+        return
+    from edge_runtime import outputs
+
+    click.echo(f"{len(errors)} input{'s' if len(errors) != 1 else ''} could not be read:", err=True)
+    for result in errors[:_ERRORS_NAMED]:
+        click.echo(f"  {outputs.display(result.error or result.source)}", err=True)
+    if len(errors) > _ERRORS_NAMED:
+        click.echo(f"  ... and {len(errors) - _ERRORS_NAMED} more (status 'error' in the results)", err=True)
 
 
 def _resumable(job, reader, output, output_format):

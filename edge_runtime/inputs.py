@@ -31,12 +31,32 @@ def expand_globs(paths) -> tuple[list[str], list[reader_module.ReadResult]]:
         if is_url(path) or not _GLOB_CHARACTERS & set(path) or os.path.lexists(path):
             expanded.append(path)
             continue
-        matches = sorted(glob.glob(path, recursive=True))
+        matches = _without_links_followed(path, sorted(glob.glob(path, recursive=True)))
         if matches:
             expanded.extend(matches)
         else:
             problems.append(reader_module.error_result(path, f"{path}: no file matches this pattern"))
     return expanded, problems
+
+
+def _without_links_followed(pattern: str, matches: list[str]) -> list[str]:
+    """The matches of `pattern` that a folder walk would find: none reached through a linked folder that
+    the pattern's wildcards (not its literal part) crossed, and each file once. Python's `**` follows
+    folder links, so a link to a parent (`photos/up -> ..`) matched the same photo 41 times over."""
+    literal = 0
+    parts = pattern.split(os.sep)
+    while literal < len(parts) and not _GLOB_CHARACTERS & set(parts[literal]):
+        literal += 1
+    kept, seen = [], set()
+    for match in matches:
+        match_parts = match.split(os.sep)
+        crossed = (os.sep.join(match_parts[:end]) for end in range(literal + 1, len(match_parts)))
+        real = os.path.realpath(match)
+        if real in seen or any(os.path.islink(folder) for folder in crossed):
+            continue
+        seen.add(real)
+        kept.append(match)
+    return kept
 
 
 def read_list(list_file: str | os.PathLike) -> tuple[list[str], list[reader_module.ReadResult]]:

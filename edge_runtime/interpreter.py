@@ -230,6 +230,9 @@ class DigitClassifier:
         if len(self.interpreter.get_input_details()) != 1 or len(self.interpreter.get_output_details()) != 1:
             raise ValueError(f"{where}: the model has {len(self.interpreter.get_input_details())} inputs and "
                              f"{len(self.interpreter.get_output_details())} outputs; digitkit needs 1 and 1")
+        if self.description.extra.get("kind") == "line":
+            raise ValueError(f"{where}: this is a CTC line model, not a digit model; give it with --line-model "
+                             f"(DigitReader: ReaderOptions(line_model=...))")
         if self.input.shape[1:] not in _SUPPORTED_INPUT_SHAPES:
             raise ValueError(f"{where}: input shape {list(self.input.shape)} is not supported; expected "
                              f"[1,28,28], [1,28,28,1] or [1,784]")

@@ -255,7 +255,8 @@ class LineRecognizer:
             raise ValueError(
                 f"{self.path}: not a line model (its digitkit metadata says kind={kind!r}"
                 f"{'' if description.embedded else ', or it has no digitkit metadata'}); a third-party CTC "
-                f"line model needs its blank index (blank_index=..., digit-infer --line-model-blank N)")
+                f"line model needs its blank index (blank_index=..., digit-infer --line-model-blank N); a digit "
+                f"model, such as the packaged {DEFAULT_MODEL.name.replace('_line', '')}, goes with --model")
         self.blank_index = int(blank_index if blank_index is not None else description.extra.get("blank_index",
                                                                                                BLANK_INDEX))
         self.input_range = tuple(float(v) for v in (input_range or description.input_range))

@@ -270,13 +270,37 @@ def _same(path: pathlib.Path, other: str | os.PathLike) -> bool:
 # --- Opening the results ----------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class Interruption:
+    """Whether a run stopped early (set by the caller), and where `open_results` then put its rows.
+
+    A run stopped early (Ctrl-C, a signal, a lost cluster) keeps the rows it has. Over a previous results
+    file they would replace complete results with a part of them, with nothing in the file to say so:
+    the previous file is kept instead, and the rows go to `partial_path(path)` (`partial`).
+    """
+
+    stopped: bool = False
+    partial: pathlib.Path | None = None
+
+
+class _PreviousKept(Exception):
+    """Tells `files.atomic_path` not to rename its temporary file onto the target."""
+
+
+def partial_path(path: str | os.PathLike) -> pathlib.Path:
+    """Where an interrupted run's rows go when `path` holds earlier results: `r.csv` -> `r.interrupted.csv`."""
+    target = pathlib.Path(path)
+    return target.with_name(f"{target.stem}.interrupted{target.suffix}")
+
+
 @contextlib.contextmanager
-def open_results(path: str | os.PathLike | None) -> Iterator[TextIO]:
+def open_results(path: str | os.PathLike | None, interruption: Interruption | None = None) -> Iterator[TextIO]:
     """stdout, or a temporary file beside `path` renamed onto it when the block ends.
 
     The temporary file is made on entry, so an unwritable place fails before any image is read. A previous
     results file keeps its permission bits. On an exception (other than KeyboardInterrupt or `Stopped`,
-    whose callers keep the rows so far by returning normally) `path` is left as it was.
+    whose callers keep the rows so far by returning normally) `path` is left as it was; so it is when
+    `interruption.stopped` is set by the block's end and `path` held earlier results (see `Interruption`).
 
     Raises:
         OutputRefused: The temporary file cannot be made (read-only folder, no space).
@@ -310,7 +334,14 @@ def open_results(path: str | os.PathLike | None) -> Iterator[TextIO]:
         atomic.__exit__(type(error), error, None)
         raise
     try:
-        atomic.__exit__(None, None, None)
+        if interruption is not None and interruption.stopped and previous_mode is not None:
+            partial = partial_path(target)
+            os.replace(temporary, partial)
+            interruption.partial = partial
+            kept = _PreviousKept()
+            atomic.__exit__(_PreviousKept, kept, None)  # skips its rename onto `path`
+        else:
+            atomic.__exit__(None, None, None)
     except OSError as error:
         raise OutputFailed(f"--output {display(target)}: cannot put the results in place "
                            f"({error.strerror or error})") from None
@@ -331,6 +362,14 @@ def display(text: str | os.PathLike) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
             if _only_escapes(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _one_line(text: str) -> str:
+    """A table cell on one line: a file name holding a newline or tab would break the table's rows."""
+    return text.translate(_CONTROL_ESCAPES) if any(character in text for character in "\n\r\t") else text
+
+
+_CONTROL_ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 def _only_escapes(text: str) -> bool:
@@ -392,8 +431,9 @@ class ResultWriter:
         elif self.format == "jsonl":
             self._line(json.dumps(record, allow_nan=False))
         else:
-            path = record["path"] if len(record["path"]) <= self.path_width else "…" + record["path"][-self.path_width + 1:]
-            status = record["status"] + (f": {record['error']}" if record["error"] else "")
+            path = _one_line(record["path"])
+            path = path if len(path) <= self.path_width else "…" + path[-self.path_width + 1:]
+            status = record["status"] + (f": {_one_line(record['error'])}" if record["error"] else "")
             self._line(f"{path.ljust(self.path_width)}  {record['digits'] or '-':<12} "
                        f"{confidence:>10.1%}  {status}")
 

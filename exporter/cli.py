@@ -38,9 +38,12 @@ def main(model, quantize, calibration_samples, max_drop, out, data_path, seed, r
     (sequence accuracy, agreement, latency per 32x256 line) instead.
 
     \b
-    Exit codes: 0 exported and within --max-drop; 1 exported, but the accuracy gate failed
-    (the report is still written); 2 bad options or input (including a model from an unfinished
-    training run, unless --force); 130 interrupted.
+    Exit codes:
+      0    exported, and within --max-drop
+      1    exported, but the accuracy gate failed (the report is still written)
+      2    bad options or input (including a model from an unfinished training
+           run, unless --force)
+      130  interrupted
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for stream in (sys.stdout, sys.stderr):  # A path that is not UTF-8 (b"\xff") prints as \xff, not a traceback.
@@ -53,9 +56,11 @@ def main(model, quantize, calibration_samples, max_drop, out, data_path, seed, r
     except ValueError as error:
         raise click.UsageError(_as_option(str(error))) from error
     from exporter import model_checks  # No TensorFlow in there: bad input is refused before it loads.
+    from trainer import cli as trainer_cli  # The same --data check as digit-train's, also before TensorFlow.
 
     try:
         model_checks.check_inputs(config)
+        trainer_cli.check_data_path(config.data)  # After the model, the argument users give first.
         export, data = _training_modules()
         mnist = data.load_mnist(config.data)
         tflite_path, report = export.export(config, mnist)

@@ -204,3 +204,109 @@ def test_single_reads_only_the_most_prominent_digit():
     row = json.loads(result.stdout)
     assert row["status"] == "ok" and len(row["digits"]) == 1 and row["digits"] in "2024"
     assert len(row["boxes"]) == 1
+
+
+# --- Usage a first-time user trips over (UX audit, thirteenth session) --------------------------------------------
+
+
+def test_model_options_that_would_contradict_the_models_own_metadata_are_refused():
+    photo = SAMPLES / sorted(GOLDEN)[0]
+    for option, value in (("--model-polarity", "black-on-white"), ("--model-input-range", "1,0")):
+        result = _invoke(photo, option, value)
+        assert result.exit_code == 2, result.output
+        assert option in result.output and "--polarity dark-on-light" in result.output
+
+
+def test_the_output_suffix_chooses_the_format_and_a_contradicting_format_is_refused(tmp_path):
+    photo = SAMPLES / sorted(GOLDEN)[0]
+    rows = tmp_path / "out dir" / "readings.csv"
+    assert _invoke(photo, "--output", rows).exit_code == 0
+    assert rows.read_text().startswith("path,digits")
+    lines = tmp_path / "readings.jsonl"
+    assert _invoke(photo, "--output", lines).exit_code == 0
+    assert json.loads(lines.read_text().splitlines()[0])["path"] == str(photo)
+    refused = _invoke(photo, "--format", "csv", "--output", lines)
+    assert refused.exit_code == 2 and "--format csv does not match" in refused.output
+    assert json.loads(lines.read_text().splitlines()[0])["path"] == str(photo)  # untouched
+    stdout = _invoke(photo, "--format", "csv", "--output", "-")
+    assert stdout.exit_code == 0 and stdout.stdout.startswith("path,digits")
+
+
+def test_a_folder_with_no_image_is_an_error_naming_it(tmp_path):
+    empty = tmp_path / "my empty scans"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no photos here")
+    result = _invoke(empty)
+    assert result.exit_code == 2 and "no image found in" in result.output and str(empty) in result.output
+
+
+def test_hidden_files_apple_double_twins_and_old_overlays_are_not_read(tmp_path):
+    folder = tmp_path / "from a mac"
+    (folder / ".thumbnails").mkdir(parents=True)
+    photo = sorted(GOLDEN)[0]
+    shutil.copy(SAMPLES / photo, folder / photo)
+    shutil.copy(SAMPLES / photo, folder / ".thumbnails" / photo)
+    shutil.copy(SAMPLES / photo, folder / f"{photo}.overlay.jpg")
+    (folder / f"._{photo}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    result = _invoke(folder, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(folder / photo)]
+
+
+def test_a_recursive_pattern_does_not_follow_a_link_back_up(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = sorted(GOLDEN)[0]
+    shutil.copy(SAMPLES / photo, photos / photo)
+    (photos / "up").symlink_to("..")
+    result = _invoke(str(photos / "**" / "*.jpg"), "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(photos / photo)]
+
+
+@pytest.mark.parametrize("arguments, named", [
+    (["--camera", "0"], "not both"),
+    (["--record", "clip.mp4"], "--record: only used with --camera"),
+    (["--max-frames", "3", "--headless"], "--headless, --max-frames: only used with --camera"),
+    (["--reader", "cuts", "--line-model", "line.tflite"], "--line-model: --reader cuts uses no line model"),
+])
+def test_options_that_would_do_nothing_are_refused(arguments, named):
+    result = _invoke(SAMPLES / sorted(GOLDEN)[0], *arguments)
+    assert result.exit_code == 2 and named in result.output, result.output
+
+
+def test_the_camera_refuses_a_results_format_it_does_not_write(tmp_path):
+    result = _invoke("--camera", tmp_path / "clip.avi", "--headless", "--output", tmp_path / "frames.csv")
+    assert result.exit_code == 2 and "--camera writes JSON lines" in result.output
+
+
+def test_unreadable_inputs_are_named_at_the_end_when_rows_go_to_a_file(mixed_folder, tmp_path):
+    folder, _ = mixed_folder
+    result = _invoke(folder, "--output", tmp_path / "rows.csv")
+    assert result.exit_code == 1
+    assert "3 inputs could not be read:" in result.stderr
+    for name in ("empty.png", "notes.jpg", "cut.jpg"):
+        assert str(folder / name) in result.stderr
+
+
+def test_a_bad_min_confidence_names_its_option():
+    result = _invoke(SAMPLES / sorted(GOLDEN)[0], "--min-confidence", "nan")
+    assert result.exit_code == 2 and "--min-confidence" in result.output and "--model" not in result.output
+
+
+def test_a_line_model_given_as_the_digit_model_and_back_says_which_option_it_needs():
+    from edge_runtime import line_reader
+
+    photo = SAMPLES / sorted(GOLDEN)[0]
+    swapped = _invoke(photo, "--model", line_reader.DEFAULT_MODEL)
+    assert swapped.exit_code == 2 and "line model, not a digit model; give it with --line-model" in swapped.output
+    back = _invoke(photo, "--line-model", reader.DEFAULT_MODEL)
+    assert back.exit_code == 2 and "a digit model" in back.output and "goes with --model" in back.output
+
+
+def test_a_file_name_with_a_newline_stays_on_its_table_row(tmp_path):
+    photo = tmp_path / "two\nlines.jpg"
+    shutil.copy(SAMPLES / sorted(GOLDEN)[0], photo)
+    result = _invoke(photo)
+    assert result.exit_code == 0 and "two\\nlines.jpg" in result.stdout
+    assert len(result.stdout.splitlines()) == 2

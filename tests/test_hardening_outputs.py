@@ -106,6 +106,42 @@ def test_a_previous_results_file_is_replaced_keeping_its_mode(scans, tmp_path):
     assert not [path for path in results.parent.iterdir() if path.name.startswith(".")]
 
 
+def _interrupted_after_one(monkeypatch):
+    """Makes the batch stop (as on Ctrl-C) after its first result."""
+    real = batch.read_files
+
+    def one_then_ctrl_c(job, files, *rest):
+        results = real(job, files, *rest)
+        yield next(results)
+        results.close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "read_files", one_then_ctrl_c)
+
+
+def test_an_interrupted_run_keeps_a_previous_results_file_and_puts_its_rows_beside_it(scans, tmp_path,
+                                                                                      monkeypatch):
+    results = tmp_path / "out put" / "readings.csv"
+    assert _invoke(scans, "--format", "csv", "--output", results).exit_code == 0
+    complete = results.read_text()
+    assert len(complete.splitlines()) == 1 + len(PHOTOS)
+    _interrupted_after_one(monkeypatch)
+    stopped = _invoke(scans, "--format", "csv", "--output", results)
+    assert stopped.exit_code == 130, stopped.output
+    assert results.read_text() == complete  # the complete results are not replaced by a part of them
+    partial = tmp_path / "out put" / "readings.interrupted.csv"
+    assert len(partial.read_text().splitlines()) == 2 and str(partial) in stopped.output
+    assert not [path for path in results.parent.iterdir() if path.name.startswith(".")]
+
+
+def test_an_interrupted_first_run_keeps_its_rows_in_the_output(scans, tmp_path, monkeypatch):
+    results = tmp_path / "readings.jsonl"
+    _interrupted_after_one(monkeypatch)
+    stopped = _invoke(scans, "--format", "jsonl", "--output", results)
+    assert stopped.exit_code == 130, stopped.output
+    assert len(results.read_text().splitlines()) == 1 and not outputs.partial_path(results).exists()
+
+
 def test_an_output_below_a_file_or_in_an_unwritable_folder_fails_before_reading(scans, tmp_path, monkeypatch):
     _refused(_invoke(scans, "--output", scans / PHOTOS[0].name / "out.csv"), "is a file, not a folder")
 

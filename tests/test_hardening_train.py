@@ -83,6 +83,13 @@ def _forge_declared_size(path: pathlib.Path, member: str, size: int) -> None:
     path.write_bytes(bytes(raw))
 
 
+def test_digit_export_refuses_a_bad_data_folder_after_the_model_naming_the_option(tmp_path, tiny_model_file):
+    missing = tmp_path / "my mnist" / "nowhere"
+    result = _export([str(tiny_model_file), "--data", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert "'--data'" in result.output and str(missing) in result.output
+
+
 @pytest.mark.parametrize("case, message", [
     ("link to /dev/zero", "(a link to /dev/zero) is a character device, not a regular file"),
     ("fifo", "is a named pipe (FIFO), not a regular file"),

@@ -105,8 +105,8 @@ def test_cli_rejects_bad_options(arguments, message):
 
 def test_cli_reports_missing_data_clearly(tmp_path):
     result = CliRunner().invoke(cli.main, ["--data", str(tmp_path / "no such folder"), "--out", str(tmp_path)])
-    assert result.exit_code == 1
-    assert "no such folder: no such file or folder" in result.output
+    assert result.exit_code == 2  # a usage error, found before TensorFlow loads
+    assert "no such folder: no such file or folder" in result.output and "'--data'" in result.output
 
 
 @pytest.mark.slow

@@ -8,6 +8,10 @@ import shlex
 import click
 
 from trainer import config as config_module
+from trainer.cli import bad_option, check_data_path, check_path
+
+MODEL_EXPECTED = "give a model.keras, a run folder holding one, or a .tflite exported into a run folder"
+LABELLED_EXPECTED = "give a labelled folder (<folder>/<label>/*.png and/or labels.csv) or a CSV with columns path,label"
 
 
 def run(finetune_data, finetune_from, finetune_val, *, epochs, batch_size, out, name, seed, no_augment, data_path,
@@ -18,6 +22,7 @@ def run(finetune_data, finetune_from, finetune_val, *, epochs, batch_size, out, 
     if any(value not in (None, False) for value in other):
         raise click.UsageError("--quick, --limit and --stem choose a network to train from scratch; with --finetune "
                                "the network is --from's")
+    check_paths(finetune_data, finetune_from, finetune_val, data_path)
     try:  # Imported here so that --help never loads TensorFlow.
         from trainer import data, finetune, report, train
     except ImportError as error:
@@ -30,12 +35,16 @@ def run(finetune_data, finetune_from, finetune_val, *, epochs, batch_size, out, 
             user_data=finetune_data, source=finetune_from, validation=finetune_val, out=out,
             name=name or datetime.datetime.now().strftime("finetune-%Y%m%d-%H%M%S"),
             **{key: value for key, value in values.items() if value is not None})
-        finetune.resolve_source(settings.source)
-        mnist = data.load_mnist(settings.data)
-    except FileNotFoundError as error:
-        raise click.BadParameter(str(error)) from error
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    try:
+        finetune.resolve_source(settings.source)
+    except (FileNotFoundError, ValueError) as error:
+        raise bad_option(str(error), "--from") from error
+    try:
+        mnist = data.load_mnist(settings.data)
+    except (FileNotFoundError, data.DataError) as error:  # As without --finetune: the data, not the options.
+        raise click.ClickException(str(error)) from error
     run_dir = train.make_run_dir(config_module.TrainConfig(out=settings.out, name=settings.name))
     click.echo(f"Run folder: {run_dir}  (fine-tuning {settings.source} on {settings.user_data})")
     try:
@@ -47,3 +56,18 @@ def run(finetune_data, finetune_from, finetune_val, *, epochs, batch_size, out, 
     click.echo(report.summary_table(finetune.summary_rows(result, run_dir)))
     click.echo(f"Next: digit-export {shlex.quote(str(run_dir))} --quantize int8")
     raise SystemExit(130 if result["interrupted"] else 0)
+
+
+def check_paths(finetune_data, finetune_from, finetune_val, data_path) -> None:
+    """Refuses paths that name nothing before TensorFlow loads (seconds), so that a typo fails at once (exit code 2).
+
+    What --from and --finetune hold (a Keras model, labelled digits) is judged when they are read.
+
+    Raises:
+        click.BadParameter: Naming the option, the path and what is wrong.
+    """
+    check_path(finetune_from, "--from", MODEL_EXPECTED, missing="model not found")
+    check_path(finetune_data, "--finetune", LABELLED_EXPECTED)
+    if finetune_val:
+        check_path(finetune_val, "--val", LABELLED_EXPECTED)
+    check_data_path(data_path)
