@@ -350,7 +350,8 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
     except outputs.OutputRefused as error:
         raise click.UsageError(str(error)) from None
     except outputs.OutputFailed as error:
-        _summary(counts, time.perf_counter() - started)
+        if counts:  # with none written, a count would only say "nothing read" of a run that did read
+            _summary(counts, time.perf_counter() - started)
         click.echo(f"error: {error}", err=True)
         return outputs.EXIT_OUTPUT_FAILED
     except outputs.PipeClosed:
