@@ -45,8 +45,9 @@ def _parse_range(ctx, param, value):
 @click.option("--model", type=click.Path(dir_okay=False), default="auto", show_default=True, help="A .tflite "
               "model, or auto: the fastest of the variants shipped with digitkit, timed once per machine.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False), help="Write results here instead of stdout (atomically; "
-              "with --camera, JSON lines streamed as frames are read).")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write results here instead of stdout ('-'), "
+              "atomically, as its suffix says (.csv, .jsonl, .parquet) unless --format is given; with --camera, "
+              "JSON lines streamed as frames are read.")
 @click.option("--save-overlays", type=click.Path(file_okay=False), help="Write annotated copies into this folder.")
 @click.option("--save-uncertain", type=click.Path(file_okay=False), help="Collect digits under --min-confidence "
               "(0.9 when not given) and images with no digit found into this labelled folder: 28x28 crops and a "
