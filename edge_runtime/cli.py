@@ -44,7 +44,8 @@ def _parse_range(ctx, param, value):
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--model", type=click.Path(dir_okay=False), default="auto", show_default=True, help="A .tflite "
               "model, or auto: the fastest of the variants shipped with digitkit, timed once per machine.")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="table",
+              help="Results format (default: the --output file's suffix, else table).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write results here instead of stdout ('-'), "
               "atomically, as its suffix says (.csv, .jsonl, .parquet) unless --format is given; with --camera, "
               "JSON lines streamed as frames are read.")
