@@ -475,10 +475,19 @@ class FrameProcessor:
         reading = self.smoother.update(self.read(frame))
         return reading, self.draw(frame, reading, caption)
 
-    def draw(self, frame: np.ndarray, reading: Reading | None, caption: str | None = None) -> np.ndarray:
-        """The overlay of `reading` on `frame`; frames between processed ones reuse the last reading."""
-        result = reading.result if reading is not None else _NOTHING_YET
-        return overlay.draw_reading(frame, result, roi=self.roi_box(frame.shape), caption=caption)
+    def draw(self, frame: np.ndarray, reading: Reading | None, caption: str | None = None,
+             banner: bool = True) -> np.ndarray:
+        """The overlay of `reading` on `frame`; frames between processed ones reuse the last reading.
+
+        Each box carries the digit read in it on this frame (`reading.raw`); only the banner's number is
+        the vote. Drawing the vote's own frame instead put an old frame's `5` on the `3` now in view for
+        as many frames as the vote lagged.
+        """
+        if reading is None:
+            return overlay.draw_reading(frame, _NOTHING_YET, roi=self.roi_box(frame.shape), caption=caption,
+                                        banner=banner)
+        return overlay.draw_reading(frame, reading.raw, roi=self.roi_box(frame.shape), caption=caption,
+                                    headline=(reading.digits, reading.confidence, reading.status), banner=banner)
 
 
 _NOTHING_YET = reader_module.ReadResult("", constants.STATUS_NO_DIGIT)
@@ -800,7 +809,8 @@ class _Session:
             self.recorder.write(overlay_image)
         if self.view is not None:
             self.frame, self.overlay_image = frame, overlay_image  # Kept for a snapshot; replaced next frame.
-            self.view.update(overlay_image, self.reading, fps)
+            # The window's header shows the number and rate: the frame shown carries only the boxes.
+            self.view.update(self.processor.draw(frame, self.reading, banner=False), self.reading, fps)
             if self.pacer is not None:
                 self.view.wait(self.pacer.delay())
         return True

@@ -135,7 +135,11 @@ class LiveView:
         dpi = 100
         total = height + self._BANNER_PIXELS
         # Sized so the frame shows at one screen pixel per frame pixel: no costly resampling per frame.
-        self.figure = self._pyplot.figure(figsize=(width / dpi, total / dpi), dpi=dpi)
+        # No pan/zoom toolbar: it would shift the frame off its pixels, and q, s and space do the rest.
+        import matplotlib
+
+        with matplotlib.rc_context({"toolbar": "None"}):
+            self.figure = self._pyplot.figure(figsize=(width / dpi, total / dpi), dpi=dpi)
         if self.figure.canvas.manager is not None:
             self.figure.canvas.manager.set_window_title(self.title)
         axes = self.figure.add_axes((0, 0, 1, height / total))

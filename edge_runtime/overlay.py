@@ -26,7 +26,7 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
 
 
 def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | None = None,
-                 caption: str | None = None) -> np.ndarray:
+                 caption: str | None = None, headline=None, banner: bool = True) -> np.ndarray:
     """Returns a BGR copy of `image` with each digit's box, label and confidence, and the number read.
 
     An image whose longer side is under `MIN_DRAWN_SIDE` is drawn enlarged by the smallest whole factor
@@ -37,6 +37,10 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
         result: A `reader.ReadResult` whose boxes are in `image` coordinates.
         roi: An x, y, width, height box to outline (the camera's region of interest).
         caption: Extra text for the banner, e.g. "12.5 FPS".
+        headline: The banner's number instead of `result`'s, as (digits, confidence, status): the camera
+            shows its vote over the last frames there, and each box with the digit in it now.
+        banner: Write the number (and caption) at the top left; the live window shows them in its own
+            header instead.
     """
     canvas, zoom = _enlarged(to_bgr(image))
     scale = max(canvas.shape[:2]) / 640.0
@@ -57,8 +61,10 @@ def draw_reading(image: np.ndarray, result, roi: tuple[int, int, int, int] | Non
         cv2.rectangle(canvas, (x, y), (x + width, y + height), colour, thickness, cv2.LINE_AA)
         label = f"{digit.label if digit.accepted else '?'} {digit.confidence:.0%}"
         _text(canvas, label, (x, max(0, y - int(6 * scale))), 0.6 * scale, colour, thickness)
-    banner = _banner_text(result) + (f"  {caption}" if caption else "")
-    _text(canvas, banner, (int(8 * scale), int(28 * scale)), 0.8 * scale, _COLOURS[result.status], thickness)
+    if banner:
+        digits, confidence, status = headline or (result.digits, result.confidence, result.status)
+        text = _banner_text(result, (digits, confidence, status)) + (f"  {caption}" if caption else "")
+        _text(canvas, text, (int(8 * scale), int(28 * scale)), 0.8 * scale, _COLOURS[status], thickness)
     return canvas
 
 
@@ -84,12 +90,13 @@ def short_reason(reason: str) -> str:
     return reason[:cut]
 
 
-def _banner_text(result) -> str:
-    if result.status == constants.STATUS_ERROR:
+def _banner_text(result, headline=None) -> str:
+    digits, confidence, status = headline or (result.digits, result.confidence, result.status)
+    if status == constants.STATUS_ERROR:
         return f"error: {result.error}"[:80]
-    if result.status == constants.STATUS_NO_DIGIT:
+    if status == constants.STATUS_NO_DIGIT:
         return "no digit found"
-    return f"{result.digits}  ({result.confidence:.0%}{', rejected' if result.status == constants.STATUS_REJECTED else ''})"
+    return f"{digits}  ({confidence:.0%}{', rejected' if status == constants.STATUS_REJECTED else ''})"
 
 
 def _text(canvas, text, origin, font_scale, colour, thickness) -> None:

@@ -293,6 +293,20 @@ def test_smoother_weighs_by_confidence_and_reports_the_agreeing_confidence():
         camera.Smoother(0)
 
 
+def test_each_box_shows_this_frames_digit_and_only_the_banner_the_vote(reader, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(camera.overlay, "draw_reading", lambda frame, result, **options: drawn.append(
+        (result.digits, options.get("headline"))) or frame)
+    processor = camera.FrameProcessor(reader, smooth=5)
+    smoother = processor.smoother
+    for digits in ("5", "5", "5"):
+        smoother.update(fake_result(digits, 0.99))
+    reading = smoother.update(fake_result("3", 0.99))  # the sheet changed; the vote lags behind
+    assert reading.digits == "5"
+    processor.draw(np.zeros((48, 64, 3), np.uint8), reading)
+    assert drawn == [("3", ("5", pytest.approx(0.99), constants.STATUS_OK))]
+
+
 def test_rate_meter_and_tally_stay_bounded():
     meter = camera.RateMeter(window=10)
     for tick in range(1000):
