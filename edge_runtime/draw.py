@@ -185,7 +185,8 @@ class PadWindow:
         self.bar_axes.set_ylim(0, 1.02)
         self.bar_title = self.bar_axes.set_title("", fontsize=10)
         self.headline = self.figure.suptitle("", fontsize=15, fontweight="bold")
-        self.status_text = self.figure.text(0.52, 0.015, self.KEYS, fontsize=8.5, color="#555555")
+        self.status_text = self.figure.text(0.52, 0.015, self.KEYS, fontsize=8.5, color="#555555", va="bottom",
+                                            linespacing=1.6)
         # Only these change per stroke: they are left out of full redraws and blitted over a saved
         # background, so a stroke costs a few artists, not the whole figure (axes, ticks, labels).
         # The pad's frame comes after its image, which would otherwise cover half of each line.
@@ -241,13 +242,13 @@ class PadWindow:
                 self.pad.undo()
                 self.status = "undone"
             elif key == "s":
-                self.status = f"saved {self.pad.save()} (its guess is in labels.csv)"
+                self.status = f"saved {self._short(self.pad.save())}; its guess is in labels.csv"
                 self.pad.clear()
             elif key in "0123456789" and len(key) == 1:
                 count = len(self.pad.result.items)
                 path = self.pad.save(key)
                 warning = f"; note: {count} digits were found, so training skips it" if count != 1 else ""
-                self.status = f"saved {path} as {key}{warning}"
+                self.status = f"saved {self._short(path)} as {key}{warning}"
                 self.pad.clear()
             else:
                 return
@@ -308,12 +309,20 @@ class PadWindow:
             self.bar_title.set_text(f"probabilities of digit {position} of {len(result.items)}: {focus.label} "
                                     f"({focus.confidence:.1%})")
             self.headline.set_text(f"read: {result.digits}   ({result.confidence:.1%}, {result.status})")
-        status = self.status or self.KEYS
+        # The last key's outcome above the keys, which stay in view.
+        status = f"{self.status}\n{self.KEYS}" if self.status else self.KEYS
         if status != self.status_text.get_text():
             self.status_text.set_text(status)  # Rare (keys only): part of the background, so a full redraw.
             self.background = None
         self._blit()
         self.last_refresh_seconds = time.perf_counter() - started
+
+    def _short(self, path: pathlib.Path) -> str:
+        """A saved file as the status line shows it: inside the --out folder, which the user chose."""
+        try:
+            return path.relative_to(self.pad.options.out).as_posix()
+        except ValueError:
+            return path.name
 
     def _focus(self, result):
         """The digit nearest the last stroke: the one being drawn."""
@@ -360,8 +369,11 @@ def main(model, out, size, stroke_width, min_confidence):
     if not live_view.is_interactive_backend():
         raise click.ClickException(f"digit-draw needs a window, and Matplotlib's backend is "
                                    f"{matplotlib.get_backend()} (no display? set DISPLAY, or MPLBACKEND=TkAgg)")
-    PadWindow(Pad(reader, options), pyplot)
+    # Kept in a name until the window closes: Matplotlib holds its event callbacks only weakly, so an
+    # unnamed PadWindow was collected at once, leaving a window that drew no pad and took no stroke.
+    window = PadWindow(Pad(reader, options), pyplot)
     pyplot.show()
+    return window
 
 
 if __name__ == "__main__":

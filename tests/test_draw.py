@@ -112,3 +112,30 @@ def test_cli_refuses_without_a_window():
 def test_cli_refuses_a_bad_model(tmp_path):
     result = CliRunner().invoke(draw.main, ["--model", str(tmp_path / "none.tflite")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_the_cli_window_keeps_taking_strokes_while_it_is_shown(tmp_path, monkeypatch):
+    """Matplotlib keeps callbacks weakly: the CLI's window must outlive the garbage collector while shown."""
+    import gc
+
+    from edge_runtime import live_view
+
+    taken = []
+
+    def show():
+        gc.collect()
+        figure = pyplot.gcf()
+        canvas = figure.canvas
+        pad_axes = figure.axes[0]
+        for name, (x, y) in (("button_press_event", (140, 50)), ("motion_notify_event", (140, 230)),
+                             ("button_release_event", (140, 230))):
+            display_x, display_y = pad_axes.transData.transform((x, y))
+            canvas.callbacks.process(name, MouseEvent(name, canvas, display_x, display_y, button=1))
+        taken.append(figure.texts[0].get_text() if figure.texts else "")
+        pyplot.close(figure)
+
+    monkeypatch.setattr(live_view, "is_interactive_backend", lambda: True)
+    monkeypatch.setattr(pyplot, "show", show)
+    result = CliRunner().invoke(draw.main, ["--out", str(tmp_path / "my digits")])
+    assert result.exit_code == 0, result.output
+    assert taken and taken[0].startswith("read: 1"), taken
