@@ -180,7 +180,7 @@ def main(paths, model, output_format, output, save_overlays, show, workers, sing
 
     try:
         collectors = collect.Collectors.open(save_uncertain, save_crops, min_confidence,
-                                             reader.classifier.description.labels)
+                                             reader.classifier.description.labels, reader.classifier.classify)
     except (ValueError, OSError) as error:
         raise click.BadParameter(str(error), param_hint="--save-uncertain/--save-crops") from error
     with collectors:

@@ -44,20 +44,27 @@ class CollectOptions:
 class Collector:
     """Writes chosen digits of each read as 28x28 PNGs under `<folder>/crops/` and one labels.csv row each.
 
-    The row's label is the model's best guess, so correcting a read means editing that one cell; an
+    The row's label is the reading's digit, so correcting a read means editing that one cell; an
     image where no digit was found gets a row pointing at the image itself, with an empty label to
     fill in. labels.csv is rewritten atomically by `close()` (also after Ctrl-C).
+
+    The crops train and evaluate the digit model, so with `classify` (the digit model's) each crop is
+    also read by it: its guesses fill the row, and `--save-uncertain` takes a digit when either the
+    reading or the digit model on the crop is unsure. A digit the line model read at 0.996 that the
+    digit model, shown the same crop, read at 0.82 was not collected before. Re-running on the same
+    images adds no second row for a digit already collected (same source and box).
     """
 
-    def __init__(self, options: CollectOptions, labels: tuple[str, ...] = constants.LABELS):
-        self.options, self.labels = options, tuple(labels)
+    def __init__(self, options: CollectOptions, labels: tuple[str, ...] = constants.LABELS, classify=None):
+        self.options, self.labels, self.classify = options, tuple(labels), classify
         self.folder = pathlib.Path(options.folder)
         self.crops = self.folder / labelled.CROPS_FOLDER
         self.crops.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.folder / labelled.LABELS_CSV
         existing_columns, self.rows = labelled.read_csv_rows(self.csv_path)
         self.columns = COLUMNS + [name for name in existing_columns if name not in COLUMNS]
-        self.added = 0
+        self.collected = {(row.get("source", ""), row.get("box", "")) for row in self.rows}
+        self.added = self.already = 0
 
     def add(self, result) -> int:
         """Collects what `result` (a `ReadResult` read with details kept) calls for; returns the rows added."""
@@ -67,18 +74,26 @@ class Collector:
             self._append({"path": self._relative(result.source), "label": "", "source": result.source, "box": "",
                           "guesses": "", "confidence": "0.0000", "status": result.status})
             return 1
+        if any(digit.crop is None or digit.probabilities is None for digit in result.items):
+            raise ValueError("collecting needs reads with their crops and probabilities (keep_details=True)")
+        crop_probabilities = (self.classify(np.stack([digit.crop for digit in result.items])) if self.classify
+                              else [digit.probabilities for digit in result.items])
         added = 0
-        for index, digit in enumerate(result.items):
-            if not self.options.every_read and digit.confidence >= self.options.uncertain_below:
+        for index, (digit, probabilities) in enumerate(zip(result.items, crop_probabilities)):
+            box = "x".join(str(value) for value in digit.box)
+            on_crop = float(probabilities[self.labels.index(digit.label)]) if digit.label in self.labels else 0.0
+            if not self.options.every_read and min(digit.confidence, on_crop) >= self.options.uncertain_below:
                 continue
-            if digit.crop is None or digit.probabilities is None:
-                raise ValueError("collecting needs reads with their crops and probabilities (keep_details=True)")
+            if (result.source, box) in self.collected:
+                self.already += 1
+                continue
             path = labelled.next_free_path(self.crops, f"{_flat_stem(result.source)}.{index}")
             labelled.write_crop(path, digit.crop)
+            self.collected.add((result.source, box))
             self._append({"path": path.relative_to(self.folder).as_posix(), "label": digit.label,
-                          "source": result.source, "box": "x".join(str(value) for value in digit.box),
-                          "guesses": self._guesses(digit.probabilities), "confidence": f"{digit.confidence:.4f}",
-                          "status": result.status})
+                          "source": result.source, "box": box, "guesses": self._guesses(probabilities),
+                          "confidence": f"{digit.confidence:.4f}",
+                          "status": constants.STATUS_OK if digit.accepted else constants.STATUS_REJECTED})
             added += 1
         return added
 
@@ -116,7 +131,7 @@ class Collectors:
 
     @classmethod
     def open(cls, save_uncertain: str | None, save_crops: str | None, min_confidence: float,
-             labels: tuple[str, ...]) -> "Collectors":
+             labels: tuple[str, ...], classify=None) -> "Collectors":
         """Collectors for the folders given (none when both are None).
 
         Args:
@@ -124,6 +139,7 @@ class Collectors:
             save_crops: Folder for every digit.
             min_confidence: The reader's `--min-confidence`.
             labels: The model's labels, for the guesses.
+            classify: The digit model's `classify`, to read each crop (see `Collector`).
 
         Raises:
             ValueError: A folder path is an existing file.
@@ -131,9 +147,9 @@ class Collectors:
         chosen = []
         if save_uncertain:
             below = min_confidence if min_confidence > 0 else DEFAULT_UNCERTAIN_BELOW
-            chosen.append(Collector(CollectOptions(save_uncertain, False, below), labels))
+            chosen.append(Collector(CollectOptions(save_uncertain, False, below), labels, classify))
         if save_crops:
-            chosen.append(Collector(CollectOptions(save_crops, True), labels))
+            chosen.append(Collector(CollectOptions(save_crops, True), labels, classify))
         return cls(chosen)
 
     def __bool__(self) -> bool:
@@ -155,5 +171,7 @@ class Collectors:
 
     def summary(self) -> str:
         return "; ".join(f"{collector.added} read{'s' if collector.added != 1 else ''} collected into "
-                         f"{collector.csv_path} (correct the label column, then use the folder with "
-                         f"digit-eval or digit-train --finetune)" for collector in self.collectors)
+                         f"{collector.csv_path}"
+                         + (f" ({collector.already} already there, not added again)" if collector.already else "")
+                         + " (correct the label column, then use the folder with digit-eval or digit-train "
+                         "--finetune)" for collector in self.collectors)

@@ -143,10 +143,11 @@ def test_save_uncertain_and_save_crops_are_read_back(tmp_path):
     assert any("no label yet" in warning for warning in report["skipped"])
     assert report["worst_errors"][0]["label"] == "7"
 
-    # A second run adds rows; nothing already there is lost.
-    CliRunner().invoke(infer_cli.main, [str(samples / "year_2024.jpg"), "--save-crops", str(crops)])
+    # A second run on the same photo adds no second row for a digit already there, and loses nothing.
+    second = CliRunner().invoke(infer_cli.main, [str(samples / "year_2024.jpg"), "--save-crops", str(crops)])
     again = list(csv.DictReader((crops / "labels.csv").open(encoding="utf-8")))
-    assert len(again) == len(rows) + 4 and again[0]["path"] == rows[0]["path"]
+    assert again == rows and "4 already there, not added again" in second.stderr
+    assert all(row["status"] in ("ok", "rejected", "no digit found") for row in again)
 
 
 def test_batch_workers_keep_details_only_when_collecting(tmp_path):
@@ -188,3 +189,23 @@ def test_metrics_of_numbers_and_other_reads():
     by_threshold = {row["min_confidence"]: row for row in figures["risk_coverage"]}
     assert by_threshold[0.9]["coverage"] == 0.5 and by_threshold[0.9]["accuracy_of_accepted"] == 1.0
     assert by_threshold[0.5]["accepted"] == 3
+
+
+def test_save_uncertain_also_takes_a_digit_the_digit_model_doubts_on_its_crop(tmp_path):
+
+    from edge_runtime import collect, constants, reader as reader_module
+
+    probabilities = np.zeros(11, np.float32)
+    probabilities[4] = 1.0
+    sure = reader_module.Digit("4", 0.996, (10, 10, 20, 30), probabilities, np.zeros((28, 28), np.float32),
+                               line=0, accepted=True)
+    result = reader_module.ReadResult("4", constants.STATUS_OK, (sure,), source=str(tmp_path / "a 4.jpg"))
+    doubting = np.zeros((1, 11), np.float32)
+    doubting[0, 4], doubting[0, 9] = 0.55, 0.45  # the digit model, shown the crop, is far less sure
+    options = collect.CollectOptions(str(tmp_path / "unsure digits"), every_read=False, uncertain_below=0.9)
+    assert collect.Collector(options).add(result) == 0  # by the reading's confidence alone: not collected
+    collector = collect.Collector(options, classify=lambda crops: doubting)
+    assert collector.add(result) == 1 and collector.add(result) == 0 and collector.already == 1
+    collector.close()
+    row = next(csv.DictReader((tmp_path / "unsure digits" / "labels.csv").open(encoding="utf-8")))
+    assert row["label"] == "4" and row["guesses"].startswith("4:0.5500 9:0.4500") and row["status"] == "ok"
