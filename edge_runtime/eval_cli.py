@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from edge_runtime import constants
@@ -10,7 +12,9 @@ EXIT_CODES = """\b
 Exit codes:
   0  evaluated (and at or above --min-accuracy)
   1  evaluated, but the accuracy is below --min-accuracy (the reports are still written)
-  2  bad usage: missing or invalid model, nothing to evaluate in the data"""
+  2  bad usage: missing or invalid model, nothing to evaluate in the data, or an
+     --out folder the reports cannot go into (checked first: nothing is written)
+  3  evaluated, but the reports could not be written (disk full...)"""
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -20,7 +24,8 @@ Exit codes:
 @click.option("--compare", type=click.Path(dir_okay=False), help="A second .tflite, evaluated side by side on the "
               "same images; the report lists the reads that differ.")
 @click.option("--out", type=click.Path(file_okay=False), default="digit-eval", show_default=True,
-              help="Folder for report.json, report.md and worst_errors.png.")
+              help="Folder for report.json, report.md and worst_errors.png (only when there are mistakes to show; "
+              "one from an earlier run is removed).")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), help="Exit 1 when MODEL's accuracy is below this "
               "(e.g. 0.95).")
 @click.option("--worst", type=click.IntRange(min=0), default=36, show_default=True,
@@ -37,18 +42,29 @@ def main(model, data, compare, out, min_accuracy, worst, polarity):
       digit-eval runs/train/mine/model_int8.tflite uncertain/labels.csv --compare default
       digit-eval model.tflite my-digits/ --min-accuracy 0.95 --out reports/
     """
-    from edge_runtime import evaluate
+    from edge_runtime import evaluate, outputs
 
+    for stream in (sys.stdout, sys.stderr):  # A path that is not UTF-8 (b"\xff") prints as \xff, not a traceback.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         options = evaluate.EvalOptions(model=_model(model), data=data, compare=_model(compare), out=out,
                                        min_accuracy=min_accuracy, worst=worst, polarity=polarity)
         report = evaluate.evaluate(options)
+    except outputs.OutputRefused as error:
+        raise click.BadParameter(str(error), param_hint="'--out'") from error
+    except outputs.OutputFailed as error:
+        click.echo(f"Error: {error}", err=True)
+        raise SystemExit(outputs.EXIT_OUTPUT_FAILED) from error
     except FileNotFoundError as error:
         raise click.BadParameter(str(error)) from error
     except ImportError as error:
         raise click.ClickException(str(error)) from error
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
+    except OSError as error:  # An unreadable data folder (permissions): named, not a traceback.
+        raise click.BadParameter(f"{outputs.display(error.filename or data)}: cannot read it "
+                                 f"({error.strerror or error})") from error
     for text in report["skipped"] + report["notes"]:
         click.echo(f"warning: {text}", err=True)
     click.echo(summary(report))

@@ -13,12 +13,14 @@ import dataclasses
 import math
 import os
 import pathlib
+import stat
+import tempfile
 import time
 
 import cv2
 import numpy as np
 
-from edge_runtime import constants, files, labelled
+from edge_runtime import constants, files, labelled, outputs
 from edge_runtime import reader as reader_module
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
@@ -26,6 +28,9 @@ THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
 
 OTHER = "other"
 """Confusion-matrix column for reads that are not one label: no digit found, or several digits."""
+
+REPORT_JSON, REPORT_MARKDOWN, WORST_ERRORS = "report.json", "report.md", "worst_errors.png"
+"""What `evaluate` writes into its `out` folder; worst_errors.png only when the report shows mistakes."""
 
 _BATCH = 1024
 _CELL = 84  # pixels per cell of the worst-errors grid (3x a 28x28 crop)
@@ -262,13 +267,21 @@ def describe_model(reader: reader_module.DigitReader) -> dict:
 def evaluate(options: EvalOptions) -> dict:
     """Runs the evaluation and writes report.json, report.md and worst_errors.png into `options.out`.
 
+    A worst_errors.png left in `options.out` by an earlier run is removed when this report has no
+    mistake to show: the folder never holds a figure its report does not refer to.
+
     Returns:
         The report (also written as JSON); `report["passed"]` is False under `min_accuracy`.
 
     Raises:
+        outputs.OutputRefused: `options.out` cannot hold the reports (see `check_out`); checked first.
         FileNotFoundError: A model or the data is missing.
         ValueError: A model is not usable, or the data holds nothing to evaluate; nothing is written.
+        outputs.OutputFailed: The reports could not be written (a full disk, a folder gone read-only);
+            a report already there is either its old self or complete.
     """
+    out = pathlib.Path(options.out)
+    check_out(out)
     reader_options = reader_module.ReaderOptions(polarity=options.polarity)
     readers = [reader_module.DigitReader(options.model, reader_options)]
     if options.compare:
@@ -309,21 +322,94 @@ def evaluate(options: EvalOptions) -> dict:
     report["worst_errors"] = [dataclasses.asdict(read) for read in errors]
     accuracy = models[0]["accuracy"] or 0.0
     report["passed"] = options.min_accuracy is None or accuracy >= options.min_accuracy
-    write_report(report, errors, inputs, pathlib.Path(options.out))
+    try:
+        write_report(report, errors, inputs, out)
+    except OSError as error:
+        raise outputs.OutputFailed(f"{outputs.display(error.filename or out)}: cannot write the reports "
+                                   f"({error.strerror or error}); each report file there is its previous version "
+                                   f"or complete") from error
     return report
 
 
+def check_out(out: str | os.PathLike) -> None:
+    """Refuses, before anything is evaluated, an output folder the reports cannot be written into.
+
+    Raises:
+        outputs.OutputRefused: `out` is a file or lies under one, a report's name in it is taken by a
+            folder or a device, or it cannot be written; the message names the path and what is wrong.
+    """
+    folder = pathlib.Path(out)
+    if not os.fspath(folder):
+        raise outputs.OutputRefused("'': give a folder for the reports")
+    if not folder.is_dir():
+        _check_creatable(folder)
+        return
+    for name in (REPORT_JSON, REPORT_MARKDOWN, WORST_ERRORS):
+        _check_replaceable(folder / name)
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".digit-eval-probe."):
+            pass
+    except OSError as error:
+        raise outputs.OutputRefused(f"{outputs.display(folder)}: cannot write there "
+                                    f"({error.strerror or error})") from None
+
+
+def _check_creatable(folder: pathlib.Path) -> None:
+    """A folder still to be made: it must not be a file, nor lie under one, and its nearest existing
+    parent must be writable."""
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if existing == folder:  # A file, a dangling link or a device where the folder should be.
+        raise outputs.OutputRefused(f"{outputs.display(folder)}: exists and is not a folder; give a folder for "
+                                    f"the reports")
+    if not existing.is_dir():
+        raise outputs.OutputRefused(f"{outputs.display(folder)}: {outputs.display(existing)} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise outputs.OutputRefused(f"{outputs.display(folder)}: cannot be created, {outputs.display(existing)} is "
+                                    f"not writable")
+
+
+def _check_replaceable(target: pathlib.Path) -> None:
+    """A report file is replaced by a rename: nothing but a file (or a link, which is replaced) may hold its name."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise outputs.OutputRefused(f"{outputs.display(target)}: cannot be checked ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise outputs.OutputRefused(f"{outputs.display(target)} is a folder, where digit-eval writes its "
+                                    f"{target.name}; remove or rename it, or give another output folder")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise outputs.OutputRefused(f"{outputs.display(target)} is not a regular file (a device, pipe or socket), "
+                                    f"where digit-eval writes its {target.name}; give another output folder")
+
+
 def write_report(report: dict, errors: list[Read], inputs: Inputs, out: pathlib.Path) -> None:
-    """report.json, report.md and worst_errors.png, each written atomically."""
-    grid = error_grid(errors, inputs)
-    report["files"] = {"json": str(out / "report.json"), "markdown": str(out / "report.md"),
-                       "worst_errors": str(out / "worst_errors.png") if grid is not None else None}
-    if grid is not None:
-        ok, encoded = cv2.imencode(".png", grid)
-        if ok:
-            files.write_bytes(out / "worst_errors.png", encoded.tobytes())
-    files.write_json(out / "report.json", report)
-    files.write_text(out / "report.md", markdown(report))
+    """worst_errors.png, then report.json and report.md, each written atomically.
+
+    Without a mistake to show, a worst_errors.png of an earlier run is removed first, so that it never
+    sits beside a report that does not refer to it.
+    """
+    figure = _encoded(error_grid(errors, inputs))
+    figure_path = out / WORST_ERRORS
+    report["files"] = {"json": str(out / REPORT_JSON), "markdown": str(out / REPORT_MARKDOWN),
+                       "worst_errors": str(figure_path) if figure is not None else None}
+    if figure is not None:
+        files.write_bytes(figure_path, figure)
+    else:
+        figure_path.unlink(missing_ok=True)
+    files.write_json(out / REPORT_JSON, report)
+    # A file name that is not UTF-8 (kept by Python as surrogates) is written as \xNN rather than failing.
+    files.write_bytes(out / REPORT_MARKDOWN, markdown(report).encode("utf-8", "backslashreplace"))
+
+
+def _encoded(grid: np.ndarray | None) -> bytes | None:
+    if grid is None:
+        return None
+    ok, encoded = cv2.imencode(".png", grid)
+    return encoded.tobytes() if ok else None
 
 
 def _percent(value: float | None) -> str:
@@ -373,8 +459,9 @@ def markdown(report: dict) -> str:
             lines += [f"| {row['path']} | {row['label']} | {row['first'] or '-'} ({row['first_confidence']:.0%}) | "
                       f"{row['second'] or '-'} ({row['second_confidence']:.0%}) | {row['right']} |" for row in diff]
     if report["worst_errors"]:
-        lines += ["", f"## Most confident mistakes of {names[0]}", "",
-                  "![worst errors](worst_errors.png)", "", "| path | label | read | confidence |", "|---|---|---|---|"]
+        figure = [f"![worst errors]({WORST_ERRORS})", ""] if report.get("files", {}).get("worst_errors") else []
+        lines += ["", f"## Most confident mistakes of {names[0]}", "", *figure,
+                  "| path | label | read | confidence |", "|---|---|---|---|"]
         lines += [f"| {row['path']} | {row['label']} | {row['predicted'] or '-'} | {row['confidence']:.2%} |"
                   for row in report["worst_errors"][:20]]
     for title, key in (("Notes", "notes"), ("Skipped", "skipped")):

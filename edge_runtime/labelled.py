@@ -12,10 +12,18 @@ Loading validates everything and never crashes on a bad entry: an unknown label,
 duplicate or an empty label each become a warning naming the file (and the CSV row), and the entry
 is skipped. Only a source with nothing usable at all is an error. Standard library, numpy and
 OpenCV only, so the edge install can read and write these folders.
+
+A CSV saved by a spreadsheet is read as it comes: header names in any case and with spaces around
+them (`Path, Label`), `;` or tab between columns (found from the header line, and only when it then
+names path and label), UTF-8 with or without a BOM, UTF-16 with a BOM, and Windows-1252 for cells
+that are not UTF-8 (with a warning naming the file, line and byte). A path cell that is not UTF-8 is
+looked up as the bytes it holds first, then as Windows-1252; a row whose file is found by neither is
+reported. An image, a model or other binary data given as the CSV is refused, saying what it is.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -31,7 +39,15 @@ LABELS_CSV = "labels.csv"
 CROPS_FOLDER = "crops"
 """Where collected crops go inside a labelled folder; `labels.csv` lists them, so it is not a label folder."""
 CSV_COLUMNS = ("path", "label")
+CSV_DELIMITERS = (",", ";", "\t")
+"""Column separators a labels CSV may use, tried in this order on its header line: a spreadsheet in a
+comma-decimal locale saves `;`, "Unicode text" saves tabs."""
+FALLBACK_ENCODING = "cp1252"
+"""How cells that are not UTF-8 are read: what spreadsheets on Windows save as "CSV"."""
 _LINE_SEPARATOR = "/"
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+               (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"II*\x00", "a TIFF image"),
+               (b"MM\x00*", "a TIFF image"), (b"BM", "a BMP image"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +120,8 @@ def load(source: str | os.PathLike, valid_labels: tuple[str, ...] = constants.LA
     Raises:
         FileNotFoundError: `source` does not exist.
         ValueError: `source` holds no usable entry (empty folder, a CSV without `path,label` columns,
-            every entry invalid); the message says what was found and the expected layout.
+            every entry invalid) or is not a CSV (an image, a model, binary data); the message says what
+            was found and the expected layout.
     """
     source_path = pathlib.Path(source)
     if not source_path.exists():
@@ -120,6 +137,7 @@ def load(source: str | os.PathLike, valid_labels: tuple[str, ...] = constants.LA
         listed_folders = {os.path.normcase(os.path.abspath(item.path.parent)) for item in listed}
         candidates += _folder_entries(source_path, valid, warnings, listed_folders) + listed
     else:
+        _refuse_image_or_model(source_path)
         candidates += _csv_entries(source_path, warnings, strict=True)
     items = _validated(candidates, valid, warnings)
     if not items:
@@ -155,33 +173,220 @@ def _folder_entries(folder: pathlib.Path, valid: tuple[str, ...], warnings: list
 
 def _csv_entries(csv_path: pathlib.Path, warnings: list[str], strict: bool = False) -> list[LabelledImage]:
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        message = f"{csv_path}: cannot read the labels CSV ({error})"
+        table = read_table(csv_path)
+    except ValueError as error:
         if strict:
-            raise ValueError(message) from error
-        warnings.append(message)
+            raise
+        warnings.append(str(error))
         return []
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [name.strip() for name in reader.fieldnames or ()]
-    if not set(CSV_COLUMNS) <= set(columns):
-        message = (f"{csv_path}: the header is {columns or 'missing'}; a labels CSV needs the columns "
-                   f"{','.join(CSV_COLUMNS)}")
-        if strict:
-            raise ValueError(message)
-        warnings.append(message)
-        return []
-    reader.fieldnames = columns
+    warnings.extend(table.warnings)
     entries = []
-    for number, row in enumerate(reader, start=2):
-        where = f"{csv_path} row {number}"
-        path_text, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+    for line, row in table.rows:
+        where = f"{csv_path} row {line}"
+        path_text, label = (row.get("path") or "").strip(), _cell(row.get("label") or "").strip()
         if not path_text:
             warnings.append(f"{where}: empty path; row skipped")
             continue
-        path = pathlib.Path(path_text)
-        entries.append(LabelledImage(path if path.is_absolute() else csv_path.parent / path, label, where))
+        path = _resolve(csv_path.parent, path_text)
+        if path is None:
+            warnings.append(f"{where}: the path {_shown(path_text)} is not UTF-8, and no file is named by its bytes "
+                            f"or by them read as Windows-1252 ({_cell(path_text)}); row skipped")
+            continue
+        entries.append(LabelledImage(path, label, where))
     return entries
+
+
+@dataclasses.dataclass(frozen=True)
+class CsvTable:
+    """A labels CSV as read by `read_table`.
+
+    Attributes:
+        columns: The header names, stripped and lower-cased ("path", "label", ...).
+        rows: (line the row starts on, {column: cell}) for each row that is not blank. Cells are as in
+            the file; bytes that are not UTF-8 are surrogate escapes (`_cell` reads them as Windows-1252).
+        delimiter: The column separator found on the header line.
+        warnings: Notes on how the file was read (not UTF-8), naming the file.
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[int, dict[str, str]], ...]
+    delimiter: str = ","
+    warnings: tuple[str, ...] = ()
+
+
+def read_table(csv_path: str | os.PathLike) -> CsvTable:
+    """Reads a labels CSV as a spreadsheet may have saved it (see the module docstring for what is accepted).
+
+    Raises:
+        ValueError: The file cannot be read, is not text (an image, a model, binary data), or its header
+            does not name path and label; the message names the file and what was found.
+    """
+    path = pathlib.Path(csv_path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"{_shown(path)}: cannot read the labels CSV ({error.strerror or error})") from error
+    text, note = _decode(path, data)
+    try:
+        for delimiter in CSV_DELIMITERS:
+            rows = _rows(text, delimiter)
+            header = next(rows, (1, []))[1]
+            columns = tuple(_cell(name).strip().lower() for name in header)
+            if set(CSV_COLUMNS) <= set(columns):
+                _refuse_repeated_columns(path, header, columns)
+                table = tuple((line, dict(zip(columns, cells))) for line, cells in rows)
+                return CsvTable(columns, table, delimiter, (note,) if note else ())
+    except csv.Error as error:
+        raise ValueError(f"{_shown(path)}: not a readable CSV ({error})") from error
+    raise ValueError(_header_error(path, text, note))
+
+
+def _rows(text: str, delimiter: str):
+    """(line the row starts on, cells) of each row that is not blank: a quoted cell may span lines."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    line = 1
+    for cells in reader:
+        if any(cell.strip() for cell in cells):
+            yield line, cells
+        line = reader.line_num + 1
+
+
+def _refuse_repeated_columns(path: pathlib.Path, header: list[str], columns: tuple[str, ...]) -> None:
+    for name in CSV_COLUMNS:
+        if columns.count(name) > 1:
+            raise ValueError(f"{_shown(path)}: the header {[_cell(cell) for cell in header]} names the column "
+                             f"{name!r} more than once; keep one")
+
+
+def _header_error(path: pathlib.Path, text: str, note: str | None) -> str:
+    header = next(_rows(text, ","), (1, []))[1]
+    found = [_cell(name).strip() for name in header]
+    message = (f"{_shown(path)}: the header is {found or 'missing'}; a labels CSV needs the columns "
+               f"{','.join(CSV_COLUMNS)} (in any case, separated by commas, semicolons or tabs)")
+    return f"{message}. Also: {note}" if note else message
+
+
+def _decode(path: pathlib.Path, data: bytes) -> tuple[str, str | None]:
+    """The CSV's text and, when it is not UTF-8, a note saying where and how it was read.
+
+    Bytes that are not UTF-8 are kept as surrogate escapes, so a path cell still holds the bytes a file
+    name may have; `_cell` reads them as Windows-1252 for everything else.
+
+    Raises:
+        ValueError: Binary data (a NUL byte, an image or model signature) or broken UTF-16.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), None
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{_shown(path)}: starts as UTF-16 text but byte {error.start} is not; save it again "
+                             f"as \"CSV UTF-8\"") from None
+    kind = _signature(data[:16])
+    if kind or b"\x00" in data:
+        index = 0 if kind else data.index(b"\x00")
+        line, column = _position(data, index)
+        raise ValueError(f"{_shown(path)}: not a text CSV but {kind or 'binary data'} (byte 0x{data[index]:02x} on "
+                         f"line {line}, column {column}); a labels CSV is text with the columns "
+                         f"{','.join(CSV_COLUMNS)}")
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:  # Without the -sig: the position counts the BOM's bytes too.
+        index = error.start
+    return data.decode("utf-8-sig", "surrogateescape"), _not_utf8(path, data, index)
+
+
+def _not_utf8(path: pathlib.Path, data: bytes, index: int) -> str:
+    line, column = _position(data, index)
+    start = max(data.rfind(b"\n", 0, index) + 1, index - 30)
+    stop = min(len(data), index + 30, *(at for at in (data.find(b"\n", index), data.find(b"\r", index)) if at >= 0))
+    excerpt = data[start:stop]
+    return (f"{_shown(path)}: not UTF-8 (byte 0x{data[index]:02x} on line {line}, column {column}: "
+            f"'{excerpt.decode('utf-8', 'backslashreplace')}'); its text that is not UTF-8 is read as Windows-1252 "
+            f"('{_windows_1252(excerpt)}'), a path first as the bytes it holds. Save it as \"CSV UTF-8\" to avoid "
+            f"this")
+
+
+def _position(data: bytes, index: int) -> tuple[int, int]:
+    """Line and column (1-based, in bytes) of `data[index]`."""
+    return data.count(b"\n", 0, index) + 1, index - (data.rfind(b"\n", 0, index) + 1) + 1
+
+
+def _windows_1252(raw: bytes) -> str:
+    try:
+        return raw.decode(FALLBACK_ENCODING)
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90 and 0x9d mean nothing in Windows-1252.
+        return raw.decode("latin-1")
+
+
+def _cell(text: str) -> str:
+    """A cell as its writer saw it: bytes that were not UTF-8 (surrogate escapes) read as Windows-1252."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _windows_1252(text.encode("utf-8", "surrogateescape"))
+
+
+def _resolve(folder: pathlib.Path, text: str) -> pathlib.Path | None:
+    """The file a path cell names, relative to the CSV's folder: as written, or for a cell that is not
+    UTF-8, the file its bytes name, else the file its Windows-1252 reading names (None: neither exists)."""
+    as_written = _joined(folder, text)
+    readable = _cell(text)
+    if readable == text or os.path.isfile(as_written):
+        return as_written
+    as_read = _joined(folder, readable)
+    return as_read if os.path.isfile(as_read) else None
+
+
+def _joined(folder: pathlib.Path, text: str) -> pathlib.Path:
+    path = pathlib.Path(text)
+    return path if path.is_absolute() else folder / path
+
+
+def _shown(text: str | os.PathLike) -> str:
+    """A path or cell safe to print: bytes that are not UTF-8 as `\\xNN`."""
+    text = os.fspath(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _signature(head: bytes) -> str | None:
+    """What a file's first bytes say it is (an image format, a TFLite model), or None."""
+    if head[4:8] == b"TFL3":
+        return "a TFLite model"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    for magic, kind in _SIGNATURES:
+        if head.startswith(magic) and (magic != b"BM" or b"\x00" in head):  # "BM" alone may start a text line.
+            return kind
+    return None
+
+
+def _refuse_image_or_model(path: pathlib.Path) -> None:
+    """Refuses an image or a model given where a labelled folder or labels CSV belongs, saying what to give."""
+    try:
+        with open(path, "rb") as handle:
+            kind = _signature(handle.read(16))
+    except OSError:
+        kind = None  # Unreadable: read_table says so.
+    if kind is None and path.suffix.lower() in constants.IMAGE_SUFFIXES:
+        kind = "an image"
+    if kind is None:
+        return
+    if kind.endswith("model"):
+        raise ValueError(f"{_shown(path)} is {kind}, not a labelled folder or labels CSV; give the model as MODEL "
+                         f"and the labelled folder as DATA")
+    holder = next((folder for folder in path.parents[:2] if (folder / LABELS_CSV).is_file()), None)
+    hint = f": {_shown(holder)} holds one" if holder is not None else ""
+    raise ValueError(f"{_shown(path)} is an image, not a labelled folder or labels CSV; give the folder holding "
+                     f"{LABELS_CSV} (digit-infer --save-crops writes one){hint}")
 
 
 def _validated(candidates: list[LabelledImage], valid: tuple[str, ...], warnings: list[str]) -> list[LabelledImage]:
@@ -258,8 +463,10 @@ def read_csv_rows(csv_path: str | os.PathLike) -> tuple[list[str], list[dict[str
     path = pathlib.Path(csv_path)
     if not path.is_file():
         return [], []
-    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
-    return [name.strip() for name in reader.fieldnames or ()], [dict(row) for row in reader]
+    # Read as `load` reads it (a spreadsheet's `Path;Label` in Windows-1252 included), so that adding rows
+    # keeps the rows already there under the columns digitkit writes; the file is written back as UTF-8.
+    table = read_table(path)
+    return list(table.columns), [{column: _cell(cell) for column, cell in row.items()} for _, row in table.rows]
 
 
 def write_csv_rows(csv_path: str | os.PathLike, columns: list[str], rows: list[dict]) -> None:
