@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 
 import keras
 import numpy as np
 
 from edge_runtime import constants, files, metadata, usercrops
-from trainer import augment, data, train
+from trainer import augment, data, finetune_cli, train
 
 GUARD_SIZE = 5000
 """MNIST training digits never replayed, on which each epoch's forgetting is measured."""
@@ -104,29 +105,65 @@ class UserData:
     warnings: tuple[str, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """What a run starts from, read and checked before its run folder is made (`prepare`)."""
+
+    source_path: pathlib.Path
+    model: keras.Model
+    labels: tuple[str, ...]
+    user: UserData
+
+
 def resolve_source(source: str) -> pathlib.Path:
-    """The `model.keras` to start from.
+    """The `model.keras` to start from (`trainer.finetune_cli.locate_source`, which needs no TensorFlow).
 
     Raises:
-        FileNotFoundError: Nothing there, or a `.tflite` without its Keras model beside it.
+        FileNotFoundError: Nothing there, the packaged model (it ships as TFLite only), or a `.tflite`
+            without its Keras model beside it.
         ValueError: Not a model file.
     """
-    path = pathlib.Path(source)
-    if path.is_dir():
-        path = path / "model.keras"
-    elif path.suffix == ".tflite":
-        beside = path.parent / "model.keras"
-        if not beside.is_file():
-            raise FileNotFoundError(f"{source}: fine-tuning needs the Keras model a .tflite was exported from, and "
-                                    f"there is no model.keras beside it; give the run folder (digit-train writes "
-                                    f"one; scripts/make_default_model.sh rebuilds the packaged model's)")
-        path = beside
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: model not found (give a model.keras, a run folder holding one, or a "
-                                f".tflite exported into a run folder)")
-    if path.suffix != ".keras":
-        raise ValueError(f"{path}: not a Keras model file; expected a .keras file, a run folder or an exported .tflite")
-    return path
+    return finetune_cli.locate_source(source)
+
+
+def load_source(source: str) -> tuple[pathlib.Path, keras.Model, tuple[str, ...]]:
+    """The source's `model.keras` path, the model, and its labels (`class_labels`).
+
+    Raises:
+        FileNotFoundError, ValueError: As `resolve_source`, a file Keras cannot load, or outputs without labels.
+    """
+    source_path = resolve_source(source)
+    from exporter.export import load_keras_model  # One loader, one error message, for every tool.
+
+    model = load_keras_model(source_path)
+    return source_path, model, class_labels(source_path, int(model.outputs[0].shape[-1]))
+
+
+def prepare(config: FinetuneConfig) -> Start:
+    """Loads the source model and the user's crops (`load_source`, `load_user_data`).
+
+    Raises:
+        FileNotFoundError, ValueError: The source or the user's data cannot be fine-tuned.
+    """
+    source_path, model, labels = load_source(config.source)
+    return Start(source_path, model, labels, load_user_data(config, labels))
+
+
+def mnist_origin(data_path: str | None) -> str:
+    """Where `data.load_mnist(data_path)` takes MNIST from: "--data", "$MNIST_DIR=...", "keras cache" or "download".
+
+    Told before loading: once loaded, a download sits in the Keras cache.
+    """
+    if data_path is not None:
+        return "--data"
+    if os.environ.get("MNIST_DIR"):
+        return f"$MNIST_DIR={os.environ['MNIST_DIR']}"
+    return "keras cache" if (data.KERAS_CACHE / data.NPZ_NAME).is_file() else "download"
+
+
+def _absolute(path: str | os.PathLike | None) -> str | None:
+    """`path` made absolute with links resolved, so that a recorded config reads the same from any folder."""
+    return None if path is None else str(pathlib.Path(path).resolve())
 
 
 def class_labels(model_path: pathlib.Path, num_outputs: int) -> tuple[str, ...]:
@@ -155,24 +192,34 @@ def class_labels(model_path: pathlib.Path, num_outputs: int) -> tuple[str, ...]:
                      f".tflite beside it names their labels")
 
 
-def load_user_data(config: FinetuneConfig, labels: tuple[str, ...]) -> UserData:
+def load_user_data(config: FinetuneConfig, labels: tuple[str, ...], crops: usercrops.LabelledCrops | None = None,
+                   held: usercrops.LabelledCrops | None = None) -> UserData:
     """The user's crops split into training and validation (or validated on `config.validation`).
+
+    Args:
+        config: The run's settings.
+        labels: The source model's labels.
+        crops, held: `config.user_data` and `config.validation` already read with `labels`
+            (`trainer.finetune_cli.check_inputs`); read here when not given.
 
     Raises:
         FileNotFoundError, ValueError: No usable crop, or too few to hold some out.
     """
-    crops = usercrops.load(config.user_data, labels, config.polarity)
+    if crops is None:
+        crops = usercrops.load(config.user_data, labels, config.polarity)
     index_of = {label: index for index, label in enumerate(labels)}
     images, classes = crops.images, np.array([index_of[label] for label in crops.labels], np.int64)
     warnings = list(crops.warnings)
     if config.validation:
-        held = usercrops.load(config.validation, labels, config.polarity)
+        if held is None:
+            held = usercrops.load(config.validation, labels, config.polarity)
         warnings += held.warnings
         return UserData(images, classes, held.images, np.array([index_of[label] for label in held.labels], np.int64),
                         str(config.validation), tuple(warnings))
-    if len(classes) < 5:
-        raise ValueError(f"{config.user_data}: {len(classes)} usable crops; fine-tuning needs at least 5 (some to "
-                         f"train on, some to validate), or give --val FOLDER")
+    if len(classes) < finetune_cli.MIN_USER_CROPS:
+        raise ValueError(f"{config.user_data}: {len(classes)} usable crops; fine-tuning needs at least "
+                         f"{finetune_cli.MIN_USER_CROPS} (some to train on, some to validate), or give --val FOLDER"
+                         + (f". {finetune_cli.skipped_list(warnings)}" if warnings else ""))
     # Whole source files go to one side, so two crops of one photo never validate each other.
     rng = np.random.default_rng(config.seed)
     sources = sorted(set(crops.sources))
@@ -281,31 +328,39 @@ class KeepBestOnUser(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def finetune(config: FinetuneConfig, mnist: data.Mnist, run_dir: pathlib.Path) -> dict:
+def finetune(config: FinetuneConfig, mnist: data.Mnist, run_dir: pathlib.Path, start: Start | None = None,
+             data_origin: str | None = None) -> dict:
     """Fine-tunes `config.source` on the user's data and writes the run folder.
 
-    Writes `model.keras`, `config.json` (with the labels), `history.json`, `metrics.json` (MNIST test
-    figures, as `digit-train` writes them), `finetune.json` (before and after, on the user's validation
-    data and on MNIST test) and `user_validation.npz`.
+    Writes `model.keras`, `config.json` (with the labels; its paths absolute, and where MNIST came
+    from), `history.json`, `metrics.json` (MNIST test figures, as `digit-train` writes them),
+    `finetune.json` (before and after, on the user's validation data and on MNIST test) and
+    `user_validation.npz`.
+
+    Args:
+        config: The run's settings.
+        mnist: MNIST, for replay and the before/after figures.
+        run_dir: The run folder, already made.
+        start: The source model and the user's crops, already read (`prepare`); read here when not given.
+        data_origin: Where MNIST came from (`mnist_origin`, told before loading it); default: told now.
 
     Returns:
         The contents of `finetune.json`.
     """
-    source_path = resolve_source(config.source)
-    from exporter.export import load_keras_model  # One loader, one error message, for every tool.
-
-    model = load_keras_model(source_path)
-    num_outputs = int(model.outputs[0].shape[-1])
-    labels = class_labels(source_path, num_outputs)
-    user = load_user_data(config, labels)
+    start = start or prepare(config)
+    source_path, model, labels, user = start.source_path, start.model, start.labels, start.user
     present = sorted({labels[index] for index in user.train_labels})
     if config.replay_ratio == 0 and len(present) < 2:
         raise ValueError(f"{config.user_data}: only class {present[0]} to train on and replay is off; the model "
                          f"would learn to answer {present[0]} to everything. Add other classes or keep replay on")
+    mnist_path = _absolute(mnist.source)
     files.write_json(run_dir / "config.json", {
-        **dataclasses.asdict(config), "mode": "finetune", "source_model": str(source_path), "labels": list(labels),
+        **dataclasses.asdict(config), "mode": "finetune", "source_model": _absolute(source_path),
+        **{field: _absolute(getattr(config, field)) for field in ("user_data", "source", "validation", "out")},
+        "data": mnist_path, "labels": list(labels),
         "user_train_crops": int(len(user.train_labels)), "user_validation_crops": int(len(user.validation_labels)),
-        "user_validation_source": user.validation_source, "data_source": mnist.source})
+        "user_validation_source": user.validation_source, "data_source": mnist_path,
+        "data_origin": data_origin or mnist_origin(config.data)})
     np.savez_compressed(run_dir / USER_VALIDATION_FILE, images=user.validation_images,
                         labels=user.validation_labels, class_names=np.array(labels))
     before = {"user_validation": accuracy(model, user.validation_images, user.validation_labels),
