@@ -122,8 +122,8 @@ def test_missing_finetune_paths_name_their_option(tmp_path, option):
 
 # --- no TensorFlow before a usage error ----------------------------------------------------------------------
 
-NO_TENSORFLOW = """
-import importlib.abc, json, sys
+BLOCK_TENSORFLOW = """
+import importlib.abc, json, os, sys
 class BlockTensorFlow(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("tensorflow", "keras"):
@@ -131,6 +131,10 @@ class BlockTensorFlow(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, BlockTensorFlow())
 import click
 from trainer import cli
+"""
+"""A script prefix that makes any TensorFlow or Keras import fail, then imports digit-train's CLI."""
+
+NO_TENSORFLOW = BLOCK_TENSORFLOW + """
 for arguments in json.loads(sys.argv[1]):
     try:
         cli.main(arguments, standalone_mode=False)

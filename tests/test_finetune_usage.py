@@ -17,10 +17,9 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from conftest import REPO
-from trainer import cli as train_cli
+from test_cli_usage_errors import BLOCK_TENSORFLOW, _assert_usage_error as _assert_refused, _train
 
 PACKAGED = REPO / "edge_runtime" / "models" / "digitkit_int8.tflite"
 
@@ -52,18 +51,6 @@ def fake_run(folder: pathlib.Path) -> pathlib.Path:
         archive.writestr("model.weights.npz", b"")
     (folder / "config.json").write_text(json.dumps({"not_digit_share": 0.1}))
     return folder
-
-
-def _train(arguments: list[str]):
-    return CliRunner().invoke(train_cli.main, arguments)
-
-
-def _assert_refused(result, option: str, *fragments: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert f"Invalid value for '{option}'" in result.output, result.output
-    for fragment in fragments:
-        assert fragment in result.output, result.output
-    assert "Traceback" not in result.output
 
 
 # --- too few usable crops: refused before TensorFlow, with every skipped row ----------------------------------
@@ -151,15 +138,7 @@ def test_the_packaged_model_is_recognised_by_the_library_too():
 
 # --- none of it loads TensorFlow or makes a run folder ----------------------------------------------------------
 
-NO_TENSORFLOW = """
-import importlib.abc, json, os, sys
-class BlockTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras"):
-            raise ImportError(f"blocked: {name} imported before a usage error")
-sys.meta_path.insert(0, BlockTensorFlow())
-import click
-from trainer import cli
+NO_TENSORFLOW = BLOCK_TENSORFLOW + """
 out = sys.argv[2]
 for arguments in json.loads(sys.argv[1]):
     try:
