@@ -839,7 +839,11 @@ class _Session:
                 clock.resync()
 
     def _end_reason(self) -> str:
-        return "the camera stopped giving frames" if self.source.live else "the video ended"
+        if self.source.live:
+            return "the camera stopped giving frames"
+        if self.view is not None:
+            self.view.hold("end of the video: q or close the window")
+        return "the video ended"
 
     def snapshot(self) -> pathlib.Path:
         """Saves the current frame, its overlay and its reading (JSON) in the overlay folder or here."""

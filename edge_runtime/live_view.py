@@ -97,6 +97,16 @@ class LiveView:
         else:
             time.sleep(seconds)
 
+    def hold(self, message: str) -> None:
+        """Keeps the window, with its last frame and `message`, until it is closed or q is pressed: the end
+        of a video file should not take the last reading away with it."""
+        if not self._window_open() or self.quit_requested:
+            return
+        self.status_text.set_text(message)
+        self._render()
+        while self._window_open() and not self.quit_requested:
+            self.wait(0.1)
+
     def take_snapshot_request(self) -> bool:
         requested, self.snapshot_requested = self.snapshot_requested, False
         return requested

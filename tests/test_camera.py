@@ -334,6 +334,23 @@ def agg():
     matplotlib.use(previous)
 
 
+def test_the_window_holds_the_last_reading_at_the_end_of_a_video_until_q(reader, agg, monkeypatch):
+    processor = camera.FrameProcessor(reader, smooth=1)
+    view = live_view.LiveView()
+    try:
+        reading, image = processor.process(paper("42"), caption="30 FPS")
+        view.update(image, reading, 30.0)
+        waited = []
+        monkeypatch.setattr(view, "_window_open", lambda: True)  # as a real window would be
+        monkeypatch.setattr(view, "wait", lambda seconds: waited.append(seconds) or (
+            len(waited) == 3 and view.press("q")))
+        view.hold("end of the video: q or close the window")
+        assert len(waited) == 3 and view.texts["status"].startswith("end of the video")
+        assert view.texts["number"] == "42"
+    finally:
+        view.close()
+
+
 def test_live_view_shows_frames_and_the_number(reader, agg):
     processor = camera.FrameProcessor(reader, smooth=1)
     view = live_view.LiveView()
