@@ -697,10 +697,12 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     files.write_bytes(path, encoded.tobytes())
 
 
-def reading_record(index: int, elapsed: float, reading: Reading, fps: float) -> dict:
-    """The JSON line for one processed frame."""
+def reading_record(index: int, elapsed: float, reading: Reading, fps: float,
+                   video_fps: float | None = None) -> dict:
+    """The JSON line for one processed frame; from a video file (`video_fps`), also its place in the video."""
     raw = reading.raw
     record = {"frame": index, "time": round(elapsed, 3),
+              **({"video_time": round(index / video_fps, 3)} if video_fps else {}),
               "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
               "digits": reading.digits, "confidence": round(reading.confidence, 4), "status": reading.status,
               "raw_digits": raw.digits, "raw_confidence": round(raw.confidence, 4),
@@ -801,7 +803,8 @@ class _Session:
             if self.overlays is not None:
                 self.overlays.write(index, overlay_image)
             if self.json is not None and not self.json.write(
-                    reading_record(index, time.perf_counter() - self.started, self.reading, fps)):
+                    reading_record(index, time.perf_counter() - self.started, self.reading, fps,
+                                   None if self.source.live else getattr(self.source, "fps", None))):
                 return False
         else:
             overlay_image = self.processor.draw(frame, self.reading, caption)

@@ -95,6 +95,7 @@ def test_headless_reads_every_frame_of_the_video(reader, video, out, capsys):
     assert first["status"] == constants.STATUS_OK and first["confidence"] > 0.5
     assert lines[BLANK_FRAME]["status"] == constants.STATUS_NO_DIGIT
     assert all(later["time"] >= earlier["time"] for earlier, later in zip(lines, lines[1:]))
+    assert [line["video_time"] for line in lines[:4]] == [0.0, 0.033, 0.067, 0.1]  # its place in the 30 fps video
     summary = capsys.readouterr().err
     assert "the video ended" in summary and "30 frames read, 30 processed" in summary and "42 (10)" in summary
 
