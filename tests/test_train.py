@@ -124,3 +124,18 @@ def test_cli_trains_end_to_end(tmp_path, mnist_path):
     assert "test accuracy" in result.output
     again = CliRunner().invoke(cli.main, arguments)
     assert again.exit_code == 0 and (out / "smoke-2" / "model.keras").is_file()
+
+
+def test_a_run_that_learned_nothing_is_called_so(tmp_path, monkeypatch, mnist_path):
+    from trainer import report
+
+    def untrained(config, mnist, run_dir):
+        return train.TrainResult(None, {}, 1, 1, 1.5, False, run_dir, None)
+
+    monkeypatch.setattr(train, "train", untrained)
+    monkeypatch.setattr(report, "write_run_report", lambda *_, **__: {
+        "parameters": 10, "best_validation_accuracy": 0.09, "test_accuracy": 0.0, "test_loss": 2.9})
+    arguments = ["--limit", "2000", "--epochs", "1", "--out", str(tmp_path / "my runs"), "--data", str(mnist_path)]
+    result = CliRunner().invoke(cli.main, arguments)
+    assert result.exit_code == 0, result.output
+    assert "warning: test accuracy 0.00% is no better than guessing" in result.output and "--limit 2000" in result.output

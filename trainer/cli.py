@@ -110,6 +110,11 @@ def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_pat
     rows = lines_report.summary_rows(config, result, metrics) if config.task == "line" else \
         _summary_rows(config, result, metrics)
     click.echo(report.summary_table(rows))
+    if config.task != "line" and metrics["test_accuracy"] < _UNTRAINED_BELOW:
+        click.echo(f"warning: test accuracy {metrics['test_accuracy']:.2%} is no better than guessing: too few "
+                   f"samples or epochs (--limit {config.limit}, {result.epochs_run} epoch"
+                   f"{'s' if result.epochs_run != 1 else ''}) to learn from; this model is not worth exporting",
+                   err=True)
     if result.interrupted:
         click.echo(f"The run is incomplete ({metrics.get('incomplete_reason', 'interrupted')}); "
                    f"digit-export refuses it without --force.", err=True)
@@ -239,6 +244,10 @@ def _exit_interrupted(run_dir) -> None:
                  "the run is incomplete and digit-export refuses it without --force")
         click.echo(f"\nInterrupted: {run_dir} keeps {', '.join(kept) or 'nothing'}; {state}.", err=True)
     raise SystemExit(130)
+
+
+_UNTRAINED_BELOW = 0.2
+"""A digit model under this test accuracy learned nothing (chance is 10%): the summary says so."""
 
 
 def _summary_rows(config, result, metrics) -> list[tuple[str, str]]:
