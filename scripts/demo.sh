@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=()
-[ "${1:-}" = "--quick" ] && profile=(--quick)
+for argument in "$@"; do
+  case "$argument" in
+    --quick) profile=(--quick) ;;
+    *) echo "demo.sh: unknown option '$argument'; the only one is --quick (point it at MNIST with MNIST_DIR=FOLDER)" >&2
+       exit 2 ;;
+  esac
+done
 bash scripts/setup_venv.sh train,dev,view
 if [ -z "${MNIST_DIR:-}" ] && [ -d ../shared/mnist ]; then export MNIST_DIR="$(cd ../shared/mnist && pwd)"; fi
 export TF_CPP_MIN_LOG_LEVEL=2

@@ -79,8 +79,9 @@ def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_pat
     try:  # Imported after parsing, so --help never loads TensorFlow.
         from trainer import data, report, train
     except ImportError as error:
-        raise click.ClickException(f"digit-train needs TensorFlow and Keras ({error}): "
-                                   f"pip install 'digitkit[train]' (in a checkout: pip install '.[train]')") from error
+        raise click.ClickException(f"digit-train needs the [train] extra (TensorFlow, Keras, Matplotlib; here "
+                                   f"{error}): pip install 'digitkit[train]' (in a checkout: pip install "
+                                   f"'.[train]')") from error
 
     try:
         mnist = data.load_mnist(config.data)

@@ -61,8 +61,9 @@ def run(finetune_data, finetune_from, finetune_val, *, epochs, batch_size, out, 
     try:  # Imported here so that --help and every usage error above come without loading TensorFlow.
         from trainer import data, finetune, report, train
     except ImportError as error:
-        raise click.ClickException(f"digit-train --finetune needs TensorFlow and Keras ({error}): "
-                                   f"pip install 'digitkit[train]' (in a checkout: pip install '.[train]')") from error
+        raise click.ClickException(f"digit-train --finetune needs the [train] extra (TensorFlow, Keras, Matplotlib; "
+                                   f"here {error}): pip install 'digitkit[train]' (in a checkout: pip install "
+                                   f"'.[train]')") from error
     values = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "data": data_path,
               "validation_fraction": validation_fraction, "augment": False if no_augment else None}
     try:
