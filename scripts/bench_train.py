@@ -20,6 +20,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import machine  # noqa: E402
+
 TARGETS = {"default": (0.995, 240.0), "quick": (0.990, 60.0)}
 
 
@@ -91,7 +94,8 @@ def main() -> None:
               f"{row['test_accuracy']:>10.2%}  {row.get('target', '')} {'' if 'met' not in row else ('MET' if row['met'] else 'MISSED')}")
     if arguments.json:
         arguments.json.parent.mkdir(parents=True, exist_ok=True)
-        arguments.json.write_text(json.dumps({"cpu_count": os.cpu_count(), "results": rows}, indent=2) + "\n")
+        machine.write_result(arguments.json, {"cpu": machine.cpu_name(), "cpu_count": os.cpu_count(),
+                                              "date": time.strftime("%Y-%m-%d"), "results": rows})
 
 
 if __name__ == "__main__":
