@@ -21,8 +21,8 @@ Exit codes:
                epilog=EXIT_CODES)
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("data", type=click.Path())
-@click.option("--compare", type=click.Path(dir_okay=False), help="A second .tflite, evaluated side by side on the "
-              "same images; the report lists the reads that differ.")
+@click.option("--compare", type=click.Path(dir_okay=False), help="A second .tflite (or default: the packaged one), "
+              "evaluated side by side on the same images; the report lists the reads that differ.")
 @click.option("--out", type=click.Path(file_okay=False), default="digit-eval", show_default=True,
               help="Folder for report.json, report.md and worst_errors.png (only when there are mistakes to show; "
               "one from an earlier run is removed).")
