@@ -293,6 +293,8 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
         raise click.UsageError(f"no image found in {named} (image files: {', '.join(batch.FOUND_SUFFIXES)}; "
                                f"hidden files and digitkit's own overlays are skipped)")
     _check_outputs(job, reader, paths, files, output)
+    if job.overlay_dir:
+        job = dataclasses.replace(job, overlay_root=batch.common_folder(files))
     # Worker start-up (~0.1 s) only pays off for a real batch; more workers than files or CPUs only cost memory.
     cpus = os.cpu_count() or 1
     wanted = workers or (cpus if len(files) >= 64 else 1)

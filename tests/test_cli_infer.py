@@ -310,3 +310,19 @@ def test_a_file_name_with_a_newline_stays_on_its_table_row(tmp_path):
     result = _invoke(photo)
     assert result.exit_code == 0 and "two\\nlines.jpg" in result.stdout
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_overlays_mirror_the_inputs_below_their_common_folder(tmp_path):
+    scans = tmp_path / "home" / "pi" / "my scans"
+    (scans / "week 1").mkdir(parents=True)
+    (scans / "week 2").mkdir()
+    photo = sorted(name for name, reading in GOLDEN.items() if reading["status"] == "ok")[0]
+    shutil.copy(SAMPLES / photo, scans / "week 1" / photo)
+    shutil.copy(SAMPLES / photo, scans / "week 2" / photo)
+    overlays = tmp_path / "over lays"
+    assert _invoke(scans, "--save-overlays", overlays).exit_code == 0
+    written = sorted(path.relative_to(overlays).as_posix() for path in overlays.rglob("*.overlay.*"))
+    assert written == [f"week 1/{photo}.overlay.jpg", f"week 2/{photo}.overlay.jpg"]
+    alone = tmp_path / "alone"
+    assert _invoke(scans / "week 1" / photo, "--save-overlays", alone).exit_code == 0
+    assert [path.name for path in alone.iterdir()] == [f"{photo}.overlay.jpg"]
