@@ -26,7 +26,6 @@ class BatchJob:
         options: Reading options.
         classifier_overrides: `input_range`, `polarity`, `output` for models without metadata.
         overlay_dir: Where annotated copies go, or None.
-        overlay_root: The folder the inputs' paths are mirrored from under `overlay_dir` (see `overlay_path`).
         workers: Processes; 1 reads in this process.
         keep_details: Keep each digit's crop and probabilities in the results (for collecting
             training data; they cost a pickle per digit across processes, so batches drop them).
@@ -36,7 +35,6 @@ class BatchJob:
     options: reader_module.ReaderOptions = reader_module.ReaderOptions()
     classifier_overrides: tuple[tuple[str, object], ...] = ()
     overlay_dir: str | None = None
-    overlay_root: str | None = None
     workers: int = 1
     keep_details: bool = False
 
@@ -115,32 +113,31 @@ FOUND_SUFFIXES = tuple(sorted(_FOUND_SUFFIXES))
 """The suffixes a folder walk reads (any case)."""
 
 
-def overlay_path(overlay_dir: str | os.PathLike, source: str, root: str | None = None) -> pathlib.Path:
-    """Where the annotated copy of `source` goes: its path below `root` mirrored under `overlay_dir`.
+def overlay_path(overlay_dir: str | os.PathLike, source: str) -> pathlib.Path:
+    """Where the annotated copy of `source` goes: its path mirrored under `overlay_dir`.
 
-    `root` is the deepest folder holding every input (`common_folder`), so `/home/pi/scans/a.jpg` read
-    alone gives `overlays/a.jpg.overlay.jpg`, not `overlays/home/pi/scans/...`; without it the whole
-    path is mirrored. The whole file name is kept (`a.jpeg` -> `a.jpeg.overlay.jpg`), so that `a.jpg`
+    A path inside the current folder is mirrored from there, however it was spelled (`scans/a.jpg` and
+    `$PWD/scans/a.jpg` both give `overlays/scans/a.jpg.overlay.jpg`, not `overlays/home/pi/...`); a path
+    elsewhere is mirrored whole. Either way two inputs never share an overlay, in one run or across runs
+    into the same folder. The whole file name is kept (`a.jpeg` -> `a.jpeg.overlay.jpg`), so that `a.jpg`
     and `a.jpeg`, or `a.png` and `a.tif`, do not share one overlay.
     """
-    relative = pathlib.Path(source)
-    if root is not None and "://" not in source:
-        with contextlib.suppress(ValueError):  # on another drive (Windows): mirrored whole
-            relative = pathlib.Path(os.path.relpath(os.path.abspath(source), root))
+    relative = pathlib.Path(_below_current_folder(source))
     parts = [part for part in relative.parts if part not in ("..", ".", relative.anchor)]
     suffix = ".jpg" if relative.suffix.lower() in (".jpg", ".jpeg") else ".png"
     mirrored = pathlib.Path(overlay_dir, *parts)
     return mirrored.with_name(mirrored.name + ".overlay" + suffix)
 
 
-def common_folder(paths) -> str | None:
-    """The deepest folder holding every local path in `paths` (absolute), or None when there is none."""
-    folders = [os.path.dirname(os.path.abspath(path)) for path in paths if "://" not in path]
-    if not folders:
-        return None
-    with contextlib.suppress(ValueError):  # paths on different drives (Windows)
-        return os.path.commonpath(folders)
-    return None
+def _below_current_folder(source: str) -> str:
+    """`source` relative to the current folder when it is an absolute path inside it; else as given."""
+    if "://" in source or not os.path.isabs(source):
+        return source
+    with contextlib.suppress(ValueError):  # on another drive (Windows)
+        relative = os.path.relpath(source, os.getcwd())
+        if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+            return relative
+    return source
 
 
 def write_overlay(path: pathlib.Path, image, result) -> None:
@@ -198,7 +195,7 @@ def _read_chunk(paths: list[str]) -> list[reader_module.ReadResult]:
             if note:
                 result = dataclasses.replace(result, warning=_message(path, note))
             if job.overlay_dir and result.status != constants.STATUS_ERROR:
-                result = _with_overlay(job.overlay_dir, path, image, result, job.overlay_root)
+                result = _with_overlay(job.overlay_dir, path, image, result)
             results[index] = result
         group.clear()
 
@@ -244,10 +241,10 @@ def _prepare(path: str):
         return reader_module.error_result(path, _message(path, error))
 
 
-def _with_overlay(overlay_dir: str, path: str, image, result, root: str | None = None):
+def _with_overlay(overlay_dir: str, path: str, image, result):
     """Writes the overlay; a failure keeps the reading and becomes a warning (the digits were read)."""
     try:
-        write_overlay(overlay_path(overlay_dir, path, root), image, result)
+        write_overlay(overlay_path(overlay_dir, path), image, result)
         return result
     except (ValueError, OSError, cv2.error) as error:
         warning = _message(path, f"the overlay could not be written ({error}); the reading is kept")

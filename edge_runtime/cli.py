@@ -229,9 +229,11 @@ def _format_for(ctx: click.Context, output_format: str, output, camera_source) -
     suffix_format = _SUFFIX_FORMATS.get(os.path.splitext(os.fspath(output))[1].lower()) if output else None
     given = _given(ctx, "output_format")
     if camera_source is not None:
-        if (given and output_format != "jsonl") or suffix_format not in (None, "jsonl"):
-            raise click.UsageError(f"--camera writes JSON lines: give --format jsonl (or leave it out) and an "
-                                   f"--output ending in .jsonl, not {output_format if given else output!r}")
+        if given and output_format != "jsonl":
+            raise click.UsageError(f"--camera writes JSON lines: leave --format out (or give jsonl), not "
+                                   f"--format {output_format}")
+        if suffix_format not in (None, "jsonl"):
+            raise click.UsageError(f"--camera writes JSON lines: give an --output ending in .jsonl, not {output!r}")
         return "jsonl"
     if not given:
         return suffix_format or output_format
@@ -293,8 +295,6 @@ def _read_paths(job, reader, paths, output_format, output, show, workers, collec
         raise click.UsageError(f"no image found in {named} (image files: {', '.join(batch.FOUND_SUFFIXES)}; "
                                f"hidden files and digitkit's own overlays are skipped)")
     _check_outputs(job, reader, paths, files, output)
-    if job.overlay_dir:
-        job = dataclasses.replace(job, overlay_root=batch.common_folder(files))
     # Worker start-up (~0.1 s) only pays off for a real batch; more workers than files or CPUs only cost memory.
     cpus = os.cpu_count() or 1
     wanted = workers or (cpus if len(files) >= 64 else 1)

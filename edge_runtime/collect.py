@@ -71,6 +71,10 @@ class Collector:
         if result.status == constants.STATUS_ERROR:
             return 0
         if not result.items:
+            if (result.source, "") in self.collected:
+                self.already += 1
+                return 0
+            self.collected.add((result.source, ""))
             self._append({"path": self._relative(result.source), "label": "", "source": result.source, "box": "",
                           "guesses": "", "confidence": "0.0000", "status": result.status})
             return 1

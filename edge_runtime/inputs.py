@@ -40,22 +40,26 @@ def expand_globs(paths) -> tuple[list[str], list[reader_module.ReadResult]]:
 
 
 def _without_links_followed(pattern: str, matches: list[str]) -> list[str]:
-    """The matches of `pattern` that a folder walk would find: none reached through a linked folder that
-    the pattern's wildcards (not its literal part) crossed, and each file once. Python's `**` follows
-    folder links, so a link to a parent (`photos/up -> ..`) matched the same photo 41 times over."""
-    literal = 0
-    parts = pattern.split(os.sep)
-    while literal < len(parts) and not _GLOB_CHARACTERS & set(parts[literal]):
-        literal += 1
-    kept, seen = [], set()
+    """The matches of `pattern` that do not go round a folder link back into a folder above it.
+
+    Python's `**` follows folder links, so a link to a parent (`photos/up -> ..`) matched the same photo
+    41 times over (`photos/up/photos/up/...`). Only such loops are dropped: a link to a folder elsewhere
+    (`cams/cam1 -> ../store/cam1`) is followed as the shell's own patterns follow it.
+    """
+    looping: dict[str, bool] = {}
+
+    def loops(folder: str) -> bool:
+        if folder not in looping:
+            target = os.path.realpath(folder) if os.path.islink(folder) else None
+            parent = os.path.realpath(os.path.dirname(folder) or ".")
+            looping[folder] = target is not None and (parent == target or parent.startswith(target.rstrip(os.sep) + os.sep))
+        return looping[folder]
+
+    kept = []
     for match in matches:
-        match_parts = match.split(os.sep)
-        crossed = (os.sep.join(match_parts[:end]) for end in range(literal + 1, len(match_parts)))
-        real = os.path.realpath(match)
-        if real in seen or any(os.path.islink(folder) for folder in crossed):
-            continue
-        seen.add(real)
-        kept.append(match)
+        parts = match.split(os.sep)
+        if not any(loops(os.sep.join(parts[:end])) for end in range(1, len(parts))):
+            kept.append(match)
     return kept
 
 

@@ -461,8 +461,8 @@ def write_crop(path: str | os.PathLike, crop: np.ndarray) -> None:
 def read_csv_rows(csv_path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
     """The columns and rows of an existing labels CSV, to add to it without losing what is there ([] when absent)."""
     path = pathlib.Path(csv_path)
-    if not path.is_file():
-        return [], []
+    if not path.is_file() or not path.read_bytes().strip():
+        return [], []  # none yet, or an empty file to start from
     # Read as `load` reads it (a spreadsheet's `Path;Label` in Windows-1252 included), so that adding rows
     # keeps the rows already there under the columns digitkit writes; the file is written back as UTF-8.
     table = read_table(path)
@@ -475,7 +475,9 @@ def write_csv_rows(csv_path: str | os.PathLike, columns: list[str], rows: list[d
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    files.write_text(csv_path, buffer.getvalue())
+    # A file name that is not UTF-8 (kept by Python as surrogate escapes) is written as its own bytes, so
+    # its row still names the file; `read_table` looks such a path up by those bytes.
+    files.write_bytes(csv_path, buffer.getvalue().encode("utf-8", "surrogateescape"))
 
 
 def next_free_path(folder: str | os.PathLike, stem: str, suffix: str = ".png") -> pathlib.Path:

@@ -288,9 +288,16 @@ class _PreviousKept(Exception):
 
 
 def partial_path(path: str | os.PathLike) -> pathlib.Path:
-    """Where an interrupted run's rows go when `path` holds earlier results: `r.csv` -> `r.interrupted.csv`."""
+    """Where an interrupted run's rows go when `path` holds earlier results: `r.csv` -> `r.interrupted.csv`,
+    or `r.interrupted-2.csv` (-3, ...) when that name holds anything but an earlier run's results."""
     target = pathlib.Path(path)
-    return target.with_name(f"{target.stem}.interrupted{target.suffix}")
+    for attempt in range(1, 1000):
+        number = "" if attempt == 1 else f"-{attempt}"
+        candidate = target.with_name(f"{target.stem}.interrupted{number}{target.suffix}")
+        if not os.path.lexists(candidate) or (candidate.is_file() and not candidate.is_symlink()
+                                              and looks_like_results(candidate)):
+            return candidate
+    raise OutputFailed(f"--output {display(target)}: no free name for the interrupted run's rows beside it")
 
 
 @contextlib.contextmanager

@@ -352,6 +352,17 @@ def test_the_window_holds_the_last_reading_at_the_end_of_a_video_until_q(reader,
         view.close()
 
 
+def test_a_video_holds_the_window_at_its_end_and_a_camera_does_not():
+    import types
+
+    held = []
+    view = types.SimpleNamespace(hold=held.append)
+    for live, reason in ((False, "the video ended"), (True, "the camera stopped giving frames")):
+        session = types.SimpleNamespace(source=types.SimpleNamespace(live=live), view=view)
+        assert camera._Session._end_reason(session) == reason
+    assert held == ["end of the video: q or close the window"]
+
+
 def test_live_view_shows_frames_and_the_number(reader, agg):
     processor = camera.FrameProcessor(reader, smooth=1)
     view = live_view.LiveView()

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import pathlib
 import shutil
 
 import cv2
@@ -262,6 +263,15 @@ def test_a_recursive_pattern_does_not_follow_a_link_back_up(tmp_path):
     result = _invoke(str(photos / "**" / "*.jpg"), "--format", "jsonl")
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(photos / photo)]
+    # A link to a folder elsewhere is followed, as the shell's patterns follow it.
+    (tmp_path / "store" / "cam1").mkdir(parents=True)
+    shutil.copy(SAMPLES / photo, tmp_path / "store" / "cam1" / "latest.jpg")
+    (tmp_path / "cams").mkdir()
+    (tmp_path / "cams" / "cam1").symlink_to(tmp_path / "store" / "cam1")
+    for pattern in ("cams/*/latest.jpg", "cams/**/latest.jpg"):
+        linked = _invoke(str(tmp_path / pattern), "--format", "jsonl")
+        assert [json.loads(line)["path"] for line in linked.stdout.splitlines()] == [
+            str(tmp_path / "cams" / "cam1" / "latest.jpg")], pattern
 
 
 @pytest.mark.parametrize("arguments, named", [
@@ -278,6 +288,9 @@ def test_options_that_would_do_nothing_are_refused(arguments, named):
 def test_the_camera_refuses_a_results_format_it_does_not_write(tmp_path):
     result = _invoke("--camera", tmp_path / "clip.avi", "--headless", "--output", tmp_path / "frames.csv")
     assert result.exit_code == 2 and "--camera writes JSON lines" in result.output
+    assert "frames.csv" in result.output
+    result = _invoke("--camera", tmp_path / "clip.avi", "--headless", "--format", "csv")
+    assert result.exit_code == 2 and "not --format csv" in result.output
 
 
 def test_unreadable_inputs_are_named_at_the_end_when_rows_go_to_a_file(mixed_folder, tmp_path):
@@ -312,17 +325,23 @@ def test_a_file_name_with_a_newline_stays_on_its_table_row(tmp_path):
     assert len(result.stdout.splitlines()) == 2
 
 
-def test_overlays_mirror_the_inputs_below_their_common_folder(tmp_path):
-    scans = tmp_path / "home" / "pi" / "my scans"
+def test_overlays_mirror_inputs_from_the_current_folder_and_never_collide(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scans = tmp_path / "my scans"
     (scans / "week 1").mkdir(parents=True)
     (scans / "week 2").mkdir()
     photo = sorted(name for name, reading in GOLDEN.items() if reading["status"] == "ok")[0]
     shutil.copy(SAMPLES / photo, scans / "week 1" / photo)
-    shutil.copy(SAMPLES / photo, scans / "week 2" / photo)
+    shutil.copy(SAMPLES / sorted(GOLDEN)[1], scans / "week 2" / photo)  # another picture, the same name
     overlays = tmp_path / "over lays"
-    assert _invoke(scans, "--save-overlays", overlays).exit_code == 0
+    for week in ("week 1", "week 2"):  # two runs into one folder, one given absolute, one relative
+        given = scans / week if week == "week 1" else pathlib.Path("my scans") / week
+        assert _invoke(given, "--save-overlays", overlays).exit_code == 0
     written = sorted(path.relative_to(overlays).as_posix() for path in overlays.rglob("*.overlay.*"))
-    assert written == [f"week 1/{photo}.overlay.jpg", f"week 2/{photo}.overlay.jpg"]
-    alone = tmp_path / "alone"
-    assert _invoke(scans / "week 1" / photo, "--save-overlays", alone).exit_code == 0
-    assert [path.name for path in alone.iterdir()] == [f"{photo}.overlay.jpg"]
+    assert written == [f"my scans/week 1/{photo}.overlay.jpg", f"my scans/week 2/{photo}.overlay.jpg"]
+    # Overlays written into the input folder itself land below a mirror of it, never on an input.
+    inputs = [scans / "week 1" / photo, scans / "week 1" / f"{photo}.overlay.jpg"]
+    shutil.copy(SAMPLES / photo, inputs[1])
+    before = inputs[1].read_bytes()
+    assert _invoke(*inputs, "--save-overlays", scans / "week 1").exit_code == 0
+    assert inputs[1].read_bytes() == before

@@ -254,3 +254,22 @@ def test_collecting_into_a_spreadsheet_saved_labels_csv_keeps_its_rows(tmp_path)
     columns, rows = labelled.read_csv_rows(folder / "labels.csv")
     assert columns[:2] == ["path", "label"] and rows[0]["path"] == "crops/a.png" and rows[0]["label"] == "7"
     assert rows[0]["note"] == "café"
+
+
+def test_collecting_into_an_empty_labels_csv_and_from_a_non_utf8_file_name(tmp_path):
+    from edge_runtime import cli
+
+    folder = tmp_path / "to label"
+    folder.mkdir()
+    (folder / "labels.csv").write_bytes(b"")  # an empty file to start from
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # not UTF-8: Python keeps the byte as a surrogate escape
+    image = np.full((120, 120), 255, np.uint8)
+    cv2.putText(image, "7", (30, 95), cv2.FONT_HERSHEY_SIMPLEX, 3, 0, 8)
+    (photos / name).write_bytes(cv2.imencode(".png", image)[1].tobytes())  # cv2.imwrite crashes on such names
+    result = CliRunner().invoke(cli.main, [str(photos / name), "--save-crops", str(folder)])
+    assert result.exit_code == 0, result.output
+    loaded = labelled.load(folder)
+    assert len(loaded.items) == 1 and loaded.items[0].label == "7"
+    assert (folder / "labels.csv").read_bytes().count(b"caf\xe9") >= 1  # the file's own bytes

@@ -147,6 +147,8 @@ def test_save_uncertain_and_save_crops_are_read_back(tmp_path):
     second = CliRunner().invoke(infer_cli.main, [str(samples / "year_2024.jpg"), "--save-crops", str(crops)])
     again = list(csv.DictReader((crops / "labels.csv").open(encoding="utf-8")))
     assert again == rows and "4 already there, not added again" in second.stderr
+    blank = CliRunner().invoke(infer_cli.main, [str(samples / "blank_page.jpg"), "--save-crops", str(crops)])
+    assert "1 already there" in blank.stderr  # an image with no digit gets no second row either
     assert all(row["status"] in ("ok", "rejected", "no digit found") for row in again)
 
 

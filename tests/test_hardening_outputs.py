@@ -132,6 +132,11 @@ def test_an_interrupted_run_keeps_a_previous_results_file_and_puts_its_rows_besi
     partial = tmp_path / "out put" / "readings.interrupted.csv"
     assert len(partial.read_text().splitlines()) == 2 and str(partial) in stopped.output
     assert not [path for path in results.parent.iterdir() if path.name.startswith(".")]
+    # A file of the user's under that name is not ours to replace: the rows go to the next free name.
+    partial.write_text("my own notes, keep me\n")
+    again = _invoke(scans, "--format", "csv", "--output", results)
+    assert again.exit_code == 130 and partial.read_text() == "my own notes, keep me\n"
+    assert len((tmp_path / "out put" / "readings.interrupted-2.csv").read_text().splitlines()) == 2
 
 
 def test_an_interrupted_first_run_keeps_its_rows_in_the_output(scans, tmp_path, monkeypatch):

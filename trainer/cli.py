@@ -112,8 +112,9 @@ def main(epochs, batch_size, out, name, seed, no_augment, quick, limit, data_pat
         _summary_rows(config, result, metrics)
     click.echo(report.summary_table(rows))
     if config.task != "line" and metrics["test_accuracy"] < _UNTRAINED_BELOW:
+        samples = f"--limit {config.limit}" if config.limit else "all samples"
         click.echo(f"warning: test accuracy {metrics['test_accuracy']:.2%} is no better than guessing: too few "
-                   f"samples or epochs (--limit {config.limit}, {result.epochs_run} epoch"
+                   f"samples or epochs ({samples}, {result.epochs_run} epoch"
                    f"{'s' if result.epochs_run != 1 else ''}) to learn from; this model is not worth exporting",
                    err=True)
     if result.interrupted:
