@@ -804,7 +804,7 @@ class _Session:
                 self.overlays.write(index, overlay_image)
             if self.json is not None and not self.json.write(
                     reading_record(index, time.perf_counter() - self.started, self.reading, fps,
-                                   None if self.source.live else getattr(self.source, "fps", None))):
+                                   None if self.source.live else self.source.fps)):
                 return False
         else:
             overlay_image = self.processor.draw(frame, self.reading, caption)

@@ -215,9 +215,10 @@ def _refuse_unused_options(ctx: click.Context, camera_source, inputs, reader_kin
     if unused:
         where = "reading files" if camera_source is not None else "--camera"
         raise click.UsageError(f"{_option_names(ctx, unused)}: only used with {where}")
-    if reader_kind == "cuts" and any(_given(ctx, name) for name in _LINE_ONLY):
-        raise click.UsageError(f"{_option_names(ctx, [n for n in _LINE_ONLY if _given(ctx, n)])}: --reader cuts "
-                               f"uses no line model (choose --reader auto or line)")
+    line_options = [name for name in _LINE_ONLY if _given(ctx, name)]
+    if reader_kind == "cuts" and line_options:
+        raise click.UsageError(f"{_option_names(ctx, line_options)}: --reader cuts uses no line model (choose "
+                               f"--reader auto or line)")
 
 
 def _format_for(ctx: click.Context, output_format: str, output, camera_source) -> str:

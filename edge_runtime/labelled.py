@@ -33,7 +33,7 @@ import pathlib
 import cv2
 import numpy as np
 
-from edge_runtime import constants, files
+from edge_runtime import constants, files, outputs
 
 LABELS_CSV = "labels.csv"
 CROPS_FOLDER = "crops"
@@ -45,9 +45,10 @@ comma-decimal locale saves `;`, "Unicode text" saves tabs."""
 FALLBACK_ENCODING = "cp1252"
 """How cells that are not UTF-8 are read: what spreadsheets on Windows save as "CSV"."""
 _LINE_SEPARATOR = "/"
-_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-               (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"II*\x00", "a TIFF image"),
-               (b"MM\x00*", "a TIFF image"), (b"BM", "a BMP image"))
+_shown = outputs.display
+"""A path or cell safe to print: bytes that are not UTF-8 as `\\xNN` (digit-infer's own rule)."""
+_IMAGE_KINDS = {"png": "a PNG image", "jpeg": "a JPEG image", "gif": "a GIF image", "tiff": "a TIFF image",
+                "bmp": "a BMP image", "webp": "a WebP image"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,26 +348,16 @@ def _joined(folder: pathlib.Path, text: str) -> pathlib.Path:
     return path if path.is_absolute() else folder / path
 
 
-def _shown(text: str | os.PathLike) -> str:
-    """A path or cell safe to print: bytes that are not UTF-8 as `\\xNN`."""
-    text = os.fspath(text)
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 def _signature(head: bytes) -> str | None:
     """What a file's first bytes say it is (an image format, a TFLite model), or None."""
+    from edge_runtime import imageio
+
     if head[4:8] == b"TFL3":
         return "a TFLite model"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "a WebP image"
-    for magic, kind in _SIGNATURES:
-        if head.startswith(magic) and (magic != b"BM" or b"\x00" in head):  # "BM" alone may start a text line.
-            return kind
-    return None
+    image = imageio.sniff_format(head)
+    if image == "bmp" and b"\x00" not in head:  # "BM" alone may start a text line.
+        return None
+    return _IMAGE_KINDS.get(image)
 
 
 def _refuse_image_or_model(path: pathlib.Path) -> None:

@@ -23,10 +23,11 @@ ONE = [[(140, 50), (140, 110), (140, 170), (140, 230)]]
 @pytest.fixture
 def window(tmp_path):
     pad = draw.Pad(reader_module.DigitReader(), draw.DrawOptions(out=str(tmp_path / "my digits")))
-    view = draw.PadWindow(pad, pyplot)
-    view.figure.canvas.draw()
-    yield view
-    pyplot.close(view.figure)
+    with matplotlib.rc_context():  # the pad takes Matplotlib's keys for good: other tests get them back
+        view = draw.PadWindow(pad, pyplot)
+        view.figure.canvas.draw()
+        yield view
+        pyplot.close(view.figure)
 
 
 def _mouse(view, name, x, y):
@@ -136,6 +137,7 @@ def test_the_cli_window_keeps_taking_strokes_while_it_is_shown(tmp_path, monkeyp
 
     monkeypatch.setattr(live_view, "is_interactive_backend", lambda: True)
     monkeypatch.setattr(pyplot, "show", show)
-    result = CliRunner().invoke(draw.main, ["--out", str(tmp_path / "my digits")])
+    with matplotlib.rc_context():  # digit-draw takes over keys and the toolbar for good: give them back after
+        result = CliRunner().invoke(draw.main, ["--out", str(tmp_path / "my digits")])
     assert result.exit_code == 0, result.output
     assert taken and taken[0].startswith("read: 1"), taken

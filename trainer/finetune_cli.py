@@ -289,8 +289,7 @@ def recorded_labels(model_path: pathlib.Path) -> tuple[str, ...]:
     from edge_runtime import metadata
 
     run = model_path.parent
-    not_a_digit = getattr(constants, "NOT_A_DIGIT", None)
-    widest = constants.LABELS + ((not_a_digit,) if not_a_digit else ())
+    widest = constants.LABELS + (constants.NOT_A_DIGIT,)
     recorded = _run_config(run)
     if isinstance(recorded.get("labels"), list) and recorded["labels"]:
         return tuple(str(label) for label in recorded["labels"])
